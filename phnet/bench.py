@@ -1,0 +1,143 @@
+"""``phnet-bench-model``: parameters, multiply-adds and time per frame of each PHNet config.
+
+Times are medians over repeated single-frame (batch 1) runs after warm-up, on random weights
+(speed does not depend on the values), for PyTorch eager float32 on the CPU, ONNX Runtime's CPU
+provider and, where PyTorch sees one, PyTorch on CUDA in float16. The multiply-add count covers
+convolutions and linear layers (the PN statistics add well under 1 %).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import CONFIGS
+from .network import PHNet, build
+
+
+def count_macs(model: PHNet, height: int, width: int) -> int:
+    """Multiply-accumulates of one forward pass at (height, width), batch 1."""
+    total = 0
+
+    def hook(mod: nn.Module, inp, out) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total += out.numel() * k
+        elif isinstance(mod, nn.ConvTranspose2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.out_channels // mod.groups
+            total += inp[0].numel() * k
+        elif isinstance(mod, nn.Linear):
+            total += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(torch.rand(1, 3, height, width), torch.ones(1, 1, height, width) * 0.5)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def _inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4 :, size // 4 : 3 * size // 4] = 1.0
+    return torch.rand(1, 3, size, size, generator=g), mask
+
+
+def bench_config(name: str, sizes: list[int], repeats: int, threads: int) -> list[dict]:
+    import onnxruntime as ort
+
+    from .export import export_onnx
+
+    model = build(name).eval()
+    params = sum(p.numel() for p in model.parameters())
+    session = None
+    rows = []
+    for size in sizes:
+        image, mask = _inputs(size)
+        row = {"config": name, "params": params, "size": size,
+               "gmacs": count_macs(model, size, size) / 1e9}
+        with torch.no_grad():
+            row["torch_cpu_ms"] = _median_ms(lambda: model(image, mask), repeats)
+        if session is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            session = ort.InferenceSession(export_onnx(model), opts, providers=["CPUExecutionProvider"])
+            empty = [t.numpy() for b in model.state_spec() for t in model.empty_state()[b]]
+            names = [i.name for i in session.get_inputs()][3:]
+        feed = {"image": image.numpy(), "mask": mask.numpy(), "momentum": np.array(1.0, np.float32)}
+        feed.update(zip(names, empty))
+        row["ort_cpu_ms"] = _median_ms(lambda: session.run(None, feed), repeats)
+        if torch.cuda.is_available():
+            gpu = build(name).eval().cuda().half().to(memory_format=torch.channels_last)
+            gi, gm = image.cuda().half(), mask.cuda().half()
+
+            def run_gpu() -> None:
+                with torch.no_grad():
+                    gpu(gi, gm)
+                torch.cuda.synchronize()
+
+            row["torch_cuda_fp16_ms"] = _median_ms(run_gpu, max(repeats, 20), warmup=5)
+        rows.append(row)
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    gpu = any("torch_cuda_fp16_ms" in r for r in rows)
+    head = "| config | params (M) | size | GMACs | PyTorch CPU ms | ORT CPU ms |"
+    sep = "|---|---:|---:|---:|---:|---:|"
+    if gpu:
+        head += " PyTorch CUDA fp16 ms |"
+        sep += "---:|"
+    lines = [head, sep]
+    for r in rows:
+        line = (f"| {r['config']} | {r['params'] / 1e6:.2f} | {r['size']}x{r['size']} | "
+                f"{r['gmacs']:.2f} | {r['torch_cpu_ms']:.1f} | {r['ort_cpu_ms']:.1f} |")
+        if gpu:
+            line += f" {r.get('torch_cuda_fp16_ms', float('nan')):.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="phnet-bench-model", description=__doc__.splitlines()[0])
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads for PyTorch and ONNX Runtime (default: all cores)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.configs:
+        rows += bench_config(name, args.sizes, args.repeats, args.threads)
+    cpu = f"{os.cpu_count()} logical CPUs, {args.threads} threads"
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    print(f"PHNet model benchmark: torch {torch.__version__}, {cpu}, {gpu}; batch 1, median of "
+          f"{args.repeats}")
+    print(to_markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Architecture configurations of PHNet: one dataclass and a plain dict of named variants."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PHNetConfig:
+    """Everything that fixes the shapes of a PHNet's weights.
+
+    ``channels``: output channels of the six encoder blocks (the decoder mirrors them).
+    ``pn_layers``: decoder layers (1-6, counted from the bottleneck) that use PN blocks instead of
+    BatchNorm; ``pn_grids``: their grid sizes (g x g patches). ``pfe``: whether the patch-based
+    feature extractor feeds the SE block (paper §4.2-4.3). ``work_resolution``: the long side,
+    in pixels, at which the ``Harmonizer`` runs this network unless told otherwise.
+    """
+
+    name: str = "paper"
+    channels: tuple[int, ...] = (16, 64, 128, 256, 512, 1024)
+    pn_layers: tuple[int, ...] = (4, 5, 6)
+    pn_grids: tuple[int, ...] = (3, 4, 5)
+    pfe: bool = True
+    pfe_grid: int = 5
+    se_reduction: int = 8
+    leaky_slope: float = 0.2
+    work_resolution: int = 512
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"channels must be six positive widths, got {self.channels!r}")
+        if len(self.pn_layers) != len(self.pn_grids):
+            raise ValueError(
+                f"pn_layers {self.pn_layers!r} and pn_grids {self.pn_grids!r} differ in length"
+            )
+        if any(not 1 <= k <= 6 for k in self.pn_layers):
+            raise ValueError(f"pn_layers must lie in 1..6, got {self.pn_layers!r}")
+        if any(g < 1 for g in self.pn_grids) or self.pfe_grid < 1:
+            raise ValueError(f"grids must be >= 1, got {self.pn_grids!r} and {self.pfe_grid}")
+        if self.work_resolution < 8 or self.work_resolution % 8:
+            raise ValueError(f"work_resolution must be a multiple of 8, got {self.work_resolution}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "pn_layers", tuple(int(k) for k in self.pn_layers))
+        object.__setattr__(self, "pn_grids", tuple(int(g) for g in self.pn_grids))
+
+    def grid_of(self, layer: int) -> int | None:
+        """Grid size of decoder layer ``layer`` (1-6) if it is a PN layer, else None."""
+        if layer in self.pn_layers:
+            return self.pn_grids[self.pn_layers.index(layer)]
+        return None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PHNetConfig":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("config must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}")
+        for key in ("channels", "pn_layers", "pn_grids"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+CONFIGS: dict[str, PHNetConfig] = {
+    # The published setup: D4, D5, D6 + PFE, 39.9 M parameters (paper §5.2).
+    "paper": PHNetConfig(),
+    # Same blocks, a quarter of the widths: ~1/16 of the multiply-adds, for CPU real time.
+    "lite": PHNetConfig(name="lite", channels=(8, 16, 32, 64, 128, 256), work_resolution=256),
+    # Narrower still, for slow laptops and for tests.
+    "nano": PHNetConfig(name="nano", channels=(8, 12, 16, 24, 48, 96), work_resolution=256),
+}
+
+
+def get_config(name: str, **overrides) -> PHNetConfig:
+    """The named config, with any fields replaced; unknown names list the known ones."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown PHNet config {name!r}; known: {sorted(CONFIGS)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(CONFIGS[name], **overrides) if overrides else CONFIGS[name]
+

@@ -1,0 +1,196 @@
+"""``Harmonizer``: the object the camera and the evaluation use to run PHNet on frames.
+
+It owns what the network should not: colour order and dtype, the working resolution, the
+temporal PN state of a video, the backend, and the return to full resolution. The network runs
+on an area-downscaled copy (long side ``resolution``, aspect kept, multiples of 8); local affine
+colour models fitted between that copy and the network's output are applied to the full-size
+composite (fast guided upsampling), so the person's detail is the camera's, and the result is
+blended with the full-size mask, so background pixels come back bit-exact.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .checkpoint import load as load_checkpoint
+from .config import PHNetConfig
+from .guided_upsample import guided_upsample
+from .network import PHNet, check_size
+from .runners import OrtRunner, TorchRunner, resolve_device
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+"""Bundled checkpoints: ``models/`` beside the packages in a source checkout."""
+
+DEFAULT_MOMENTUM = 0.2
+"""EMA weight of the current frame's PN statistics in a video: a time constant of ~5 frames."""
+
+
+def default_checkpoint(device: torch.device, models_dir: Path = MODELS_DIR) -> Path:
+    """The best bundled model this device runs in real time: ``paper`` on a GPU, else ``lite``."""
+    names = ["phnet-paper.safetensors", "phnet-lite.safetensors"]
+    if device.type != "cuda":
+        names = names[1:]
+    for name in names:
+        if (models_dir / name).is_file():
+            return models_dir / name
+    raise FileNotFoundError(
+        f"no bundled PHNet checkpoint: looked for {', '.join(names)} in {models_dir}. "
+        "Train one with phnet-train, or pass path= a .safetensors or .onnx file"
+    )
+
+
+def work_size(height: int, width: int, resolution: int) -> tuple[int, int]:
+    """Network input size for a frame: long side at most ``resolution``, multiples of 8."""
+    scale = min(1.0, resolution / max(height, width))
+    h, w = max(8, round(height * scale / 8) * 8), max(8, round(width * scale / 8) * 8)
+    return (h, 16) if h == w == 8 else (h, w)
+
+
+def _check_frame(composite: np.ndarray, mask: np.ndarray) -> None:
+    if not isinstance(composite, np.ndarray) or composite.dtype != np.uint8:
+        got = composite.dtype if isinstance(composite, np.ndarray) else type(composite).__name__
+        raise TypeError(f"composite must be a uint8 RGB array, got {got}")
+    if composite.ndim != 3 or composite.shape[2] != 3:
+        raise ValueError(f"composite must be HxWx3 RGB, got shape {composite.shape}")
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.float32:
+        got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
+        raise TypeError(f"mask must be a float32 array in [0, 1], got {got}")
+    if mask.shape != composite.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match composite {composite.shape}")
+
+
+class Harmonizer:
+    """Harmonises composites with PHNet; successive calls without ``reset()`` are one video.
+
+    ``h(composite, mask)``: ``composite`` RGB uint8 HxWx3 of any size, ``mask`` float32 HxW in
+    [0, 1] (1 = person). Returns RGB uint8 HxWx3 of the same size.
+    """
+
+    def __init__(
+        self,
+        runner: TorchRunner | OrtRunner,
+        config: PHNetConfig | None,
+        resolution: int,
+        momentum: float = DEFAULT_MOMENTUM,
+        source: str = "",
+        radius: int = 2,
+        eps: float = 1e-3,
+    ):
+        if resolution < 8 or resolution % 8:
+            raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum must lie in (0, 1], got {momentum}")
+        self.runner = runner
+        self.config = config
+        self.resolution = resolution
+        self.momentum = momentum
+        self.source = source
+        self.radius = radius
+        self.eps = eps
+        self._state = None
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike | None = None,
+        device: str = "auto",
+        backend: str = "auto",
+        resolution: int | None = None,
+        momentum: float = DEFAULT_MOMENTUM,
+        threads: int | None = None,
+    ) -> "Harmonizer":
+        """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
+
+        ``path=None``: the bundled default (``default_checkpoint``). ``device``: ``auto``,
+        ``cpu`` or ``cuda[:N]``. ``backend``: ``auto`` (PyTorch), ``torch`` or ``onnxruntime``.
+        ``resolution``: long side of the network input (default: the config's).
+        """
+        dev = resolve_device(device)
+        path = Path(path) if path is not None else default_checkpoint(dev)
+        if backend not in ("auto", "torch", "onnxruntime"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'onnxruntime', got {backend!r}")
+        if path.suffix == ".onnx":
+            if backend == "torch":
+                raise ValueError(f"{path} is an ONNX graph: it runs with backend='onnxruntime'")
+            if not path.is_file():
+                raise FileNotFoundError(f"ONNX model {path} does not exist")
+            config = _onnx_config(path)
+            runner = OrtRunner(str(path), dev, threads)
+        else:
+            model: PHNet = load_checkpoint(path)
+            config = model.config
+            if backend == "onnxruntime":
+                from .export import export_onnx
+
+                runner = OrtRunner(export_onnx(model), dev, threads)
+            else:
+                runner = TorchRunner(model, dev)
+        res = resolution or (config.work_resolution if config else 256)
+        return cls(runner, config, res, momentum, source=str(path))
+
+    def reset(self) -> None:
+        """Forgets the temporal state: the next call starts a new video (new background, cut)."""
+        self._state = None
+
+    def info(self) -> dict:
+        """What actually runs: method, config, backend, device, dtype, resolution, momentum."""
+        d = {
+            "method": "phnet",
+            "config": self.config.name if self.config else "unknown",
+            "checkpoint": self.source,
+            "resolution": self.resolution,
+            "momentum": self.momentum,
+        }
+        d.update(self.runner.info())
+        return d
+
+    def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        _check_frame(composite, mask)
+        if not np.isfinite(mask).all() or mask.min() < 0.0 or mask.max() > 1.0:
+            raise ValueError("mask values must be finite and lie in [0, 1]")
+        if mask.max() <= 0.0:
+            return composite.copy()
+        dev = self.runner.device
+        comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
+        comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        m = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)[None, None]
+        out = self._harmonise_full(comp, m)
+        return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+    def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
+        """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
+        h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
+        low_in = F.interpolate(comp, size=(h, w), mode="area")
+        low_mask = F.interpolate(mask, size=(h, w), mode="area")
+        low_out, self._state = self.runner(low_in, low_mask, self._state, self.momentum)
+        up = guided_upsample(low_in, low_out.to(comp.device), comp, self.radius, self.eps)
+        return comp + mask * (up - comp)
+
+    def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:
+        """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.
+
+        ``images`` (N, 3, H, W) float in [0, 1], ``masks`` (N, 1, H, W) in [0, 1], H and W
+        multiples of 8. Returns (N, 3, H, W) float32 with the input's background.
+        """
+        check_size(images.shape[2], images.shape[3])
+        outs = [
+            self.runner(images[i : i + 1], masks[i : i + 1], None, 1.0)[0].to(images.device)
+            for i in range(images.shape[0])
+        ]
+        return torch.cat(outs).float()
+
+
+def _onnx_config(path: Path) -> PHNetConfig | None:
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    text = props.get("phnet.config")
+    return PHNetConfig.from_json(text) if text else None

@@ -1,0 +1,184 @@
+"""PHNet (paper §4.3, Fig. 3): encoder-decoder with PN blocks in the last decoder layers and
+PFE + SE at the bottleneck, with the PN statistics carried as explicit temporal state.
+
+Layout (REFERENCE.md): encoder blocks Conv -> InstanceNorm (no affine) -> ReLU with kernels /
+strides alternating 4/2 and 3/1 (resolutions H/2, H/2, H/4, H/4, H/8, H/8); before every
+decoder layer the decoder input is concatenated with the encoder output of the same size and
+mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed convolutions
+mirroring the encoder, followed by BatchNorm or PN, then LeakyReLU (sigmoid after the last).
+The output keeps the composite's background: ``image = raw * mask + composite * (1 - mask)``.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import PHNetConfig, get_config
+from .pfe import PatchFeatureExtractor, SqueezeExcite
+from .pn import PatchNorm, StatsState
+
+PHNetState = dict[str, StatsState]
+"""Temporal state: one ``StatsState`` per statistics-bearing block (``pfe``, ``d4``, ...)."""
+
+_KERNELS = (4, 3, 4, 3, 4, 3)  # encoder; stride 2 where the kernel is 4
+_DECODER_SCALE = (8, 4, 4, 2, 2, 1)  # output stride of decoder layers 1..6
+
+
+class PHNetOutput(NamedTuple):
+    image: Tensor
+    """``(N, 3, H, W)`` in [0, 1]: prediction in the foreground, the input's background."""
+    raw: Tensor
+    """``(N, 3, H, W)`` in [0, 1]: the network's prediction before the blend (for losses)."""
+    state: PHNetState
+    """Statistics to pass as ``state`` with the next frame of the same video."""
+
+
+def check_size(height: int, width: int) -> None:
+    """Raises ValueError unless H and W are positive multiples of 8 (three stride-2 stages)
+    and not both 8 (InstanceNorm needs at least two pixels at the H/8 bottleneck)."""
+    if height < 8 or width < 8 or height % 8 or width % 8 or height * width < 128:
+        raise ValueError(
+            f"PHNet needs height and width that are multiples of 8 (and larger than 8x8), "
+            f"got H={height}, W={width}"
+        )
+
+
+def _exporting() -> bool:
+    return torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+class DecoderLayer(nn.Module):
+    """Transposed conv, then BatchNorm or a PN block, then LeakyReLU (sigmoid if ``last``)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, grid: int | None, last: bool, slope: float):
+        super().__init__()
+        stride = 2 if kernel == 4 else 1
+        self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=1)
+        self.norm: nn.Module = PatchNorm(cout, grid) if grid else nn.BatchNorm2d(cout)
+        self.act: nn.Module = nn.Sigmoid() if last else nn.LeakyReLU(slope)
+
+    def forward(
+        self, x: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float
+    ) -> tuple[Tensor, StatsState | None]:
+        x = self.conv(x)
+        state = None
+        if isinstance(self.norm, PatchNorm):
+            x, state = self.norm(x, mask, prev, momentum)
+        else:
+            x = self.norm(x)
+        return self.act(x), state
+
+
+class PHNet(nn.Module):
+    """The network. ``forward(image, mask, state=None, momentum=1.0) -> PHNetOutput``.
+
+    ``image``: ``(N, 3, H, W)`` RGB float in [0, 1] (H, W multiples of 8), no normalisation.
+    ``mask``: ``(N, 1, H, W)`` float in [0, 1], 1 = foreground; it reaches the network only
+    through the PN blocks and the PFE. ``state``: the previous frame's ``PHNetOutput.state``, or
+    None for a still image / first frame. ``momentum``: EMA weight ``a`` of the current frame's
+    statistics (1 = no smoothing). With ``momentum=1`` or ``state=None`` the output equals the
+    stateless forward exactly.
+    """
+
+    def __init__(self, config: PHNetConfig | None = None):
+        super().__init__()
+        self.config = config = config or PHNetConfig()
+        ch = config.channels
+        ins = (3,) + ch[:-1]
+        self.encoder = nn.ModuleList()
+        for cin, cout, k in zip(ins, ch, _KERNELS):
+            stride = 2 if k == 4 else 1
+            self.encoder.append(
+                nn.Sequential(
+                    nn.Conv2d(cin, cout, k, stride=stride, padding=1),
+                    nn.InstanceNorm2d(cout, affine=False),
+                    nn.ReLU(inplace=True),
+                )
+            )
+        self.se = SqueezeExcite(ch[-1], config.se_reduction)
+        self.pfe = PatchFeatureExtractor(ch[-1], config.pfe_grid) if config.pfe else None
+        self.pfe_enabled = config.pfe
+        """Runtime switch: training stage 1 runs without the PFE (paper §5.1)."""
+
+        self.skips = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        outs = tuple(reversed(ins))  # C5, C4, ..., C1, 3
+        for k in range(1, 7):
+            c = ch[6 - k]
+            self.skips.append(
+                nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1, bias=False), nn.ReLU(inplace=True))
+            )
+            self.decoder.append(
+                DecoderLayer(c, outs[k - 1], _KERNELS[6 - k], config.grid_of(k), k == 6, config.leaky_slope)
+            )
+
+    def state_spec(self) -> dict[str, tuple[int, int]]:
+        """``{block name: (channels, 2 + patches)}`` of every statistics-bearing block."""
+        spec = {}
+        if self.pfe is not None and self.pfe_enabled:
+            spec["pfe"] = (self.pfe.norm.channels, 2 + self.pfe.norm.grid**2)
+        for k, layer in enumerate(self.decoder, start=1):
+            if isinstance(layer.norm, PatchNorm):
+                spec[f"d{k}"] = (layer.norm.channels, 2 + layer.norm.grid**2)
+        return spec
+
+    def empty_state(self, batch: int = 1, device: torch.device | str = "cpu") -> PHNetState:
+        """A state with nothing valid in it: using it equals passing ``state=None``."""
+        out = {}
+        for name, (c, s) in self.state_spec().items():
+            out[name] = StatsState(
+                torch.zeros(batch, c, s, device=device),
+                torch.ones(batch, c, s, device=device),
+                torch.zeros(batch, s, device=device),
+            )
+        return out
+
+    def forward(
+        self,
+        image: Tensor,
+        mask: Tensor,
+        state: PHNetState | None = None,
+        momentum: Tensor | float = 1.0,
+    ) -> PHNetOutput:
+        if not _exporting():
+            if image.dim() != 4 or image.shape[1] != 3:
+                raise ValueError(f"image must be (N, 3, H, W), got {tuple(image.shape)}")
+            if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[2:] != image.shape[2:]:
+                raise ValueError(
+                    f"mask must be (N, 1, H, W) matching image {tuple(image.shape)}, "
+                    f"got {tuple(mask.shape)}"
+                )
+            check_size(image.shape[2], image.shape[3])
+        state = state or {}
+        mask = mask.to(image.dtype)
+        masks = {s: mask if s == 1 else F.avg_pool2d(mask, s) for s in set(_DECODER_SCALE)}
+
+        feats = []
+        x = image
+        for block in self.encoder:
+            x = block(x)
+            feats.append(x)
+
+        new_state: PHNetState = {}
+        q2 = None
+        if self.pfe is not None and self.pfe_enabled:
+            q2, new_state["pfe"] = self.pfe(feats[-1], masks[8], state.get("pfe"), momentum)
+        x = self.se(feats[-1], q2)
+
+        for k, (skip, layer) in enumerate(zip(self.skips, self.decoder), start=1):
+            x = skip(torch.cat([x, feats[6 - k]], dim=1))
+            x, s = layer(x, masks[_DECODER_SCALE[k - 1]], state.get(f"d{k}"), momentum)
+            if s is not None:
+                new_state[f"d{k}"] = s
+
+        raw = x
+        blended = raw * mask + image * (1.0 - mask)
+        return PHNetOutput(blended, raw, new_state)
+
+
+def build(name: str = "paper", **overrides) -> PHNet:
+    """A freshly initialised PHNet of the named config (``paper``, ``lite``, ``nano``)."""
+    return PHNet(get_config(name, **overrides))

@@ -1,0 +1,128 @@
+"""Harmonizer: the frame-level contract the camera and the evaluation rely on."""
+import numpy as np
+import pytest
+import torch
+
+import phnet
+from phnet.harmonizer import default_checkpoint, work_size
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = phnet.build("lite")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "w0" in name or "w1" in name:
+                p.fill_(0.7)
+    return phnet.save(model, tmp_path_factory.mktemp("ckpt") / "lite.safetensors")
+
+
+def frame_and_mask(h=480, w=640, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), np.float32)
+    mask[h // 5 :, w // 4 : 3 * w // 4] = 1.0
+    mask[h // 5 - 6 : h // 5, w // 4 : 3 * w // 4] = 0.5  # a soft edge
+    return frame, mask
+
+
+def test_full_frame_in_same_size_out_background_untouched(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu")
+    frame, mask = frame_and_mask()
+    out = h(frame, mask)
+    assert out.shape == (480, 640, 3) and out.dtype == np.uint8
+    assert np.array_equal(out[mask == 0], frame[mask == 0])
+    assert not np.array_equal(out[mask == 1], frame[mask == 1])
+
+
+def test_odd_frame_sizes_work(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", resolution=128)
+    frame, mask = frame_and_mask(237, 351)
+    assert h(frame, mask).shape == (237, 351, 3)
+
+
+def test_work_size_keeps_aspect_in_multiples_of_8():
+    assert work_size(480, 640, 256) == (192, 256)
+    assert work_size(1080, 1920, 512) == (288, 512)
+    assert work_size(100, 60, 256) == (96, 64)
+
+
+def test_video_state_is_carried_and_reset_clears_it(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", momentum=0.2)
+    first, mask = frame_and_mask(seed=1)
+    second, _ = frame_and_mask(seed=2)
+    fresh = h(second, mask)
+    h.reset()
+    h(first, mask)
+    carried = h(second, mask)
+    assert not np.array_equal(carried, fresh)
+    h.reset()
+    assert np.array_equal(h(second, mask), fresh)
+
+
+def test_onnx_runtime_backend_agrees_with_pytorch(checkpoint):
+    frame, mask = frame_and_mask()
+    a = phnet.Harmonizer.load(checkpoint, device="cpu", backend="torch")
+    b = phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime")
+    assert b.info()["backend"] == "onnxruntime" and b.info()["device"] == "cpu"
+    for _ in range(3):  # with state
+        diff = np.abs(a(frame, mask).astype(int) - b(frame, mask).astype(int))
+        assert diff.max() <= 1
+
+
+def test_onnx_file_loads_with_its_config(checkpoint, tmp_path):
+    from phnet.export import export_onnx
+
+    path = tmp_path / "lite.onnx"
+    export_onnx(phnet.load(checkpoint), path)
+    h = phnet.Harmonizer.load(path, device="cpu")
+    assert h.info()["config"] == "lite" and h.resolution == 256
+    with pytest.raises(ValueError, match="onnxruntime"):
+        phnet.Harmonizer.load(path, backend="torch")
+
+
+def test_empty_mask_returns_the_composite(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu")
+    frame, _ = frame_and_mask()
+    out = h(frame, np.zeros(frame.shape[:2], np.float32))
+    assert np.array_equal(out, frame)
+
+
+def test_bad_inputs_name_what_was_expected(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu")
+    frame, mask = frame_and_mask()
+    with pytest.raises(TypeError, match="composite"):
+        h(frame.astype(np.float32), mask)
+    with pytest.raises(TypeError, match="mask"):
+        h(frame, mask.astype(np.float64))
+    with pytest.raises(ValueError, match=r"\(480, 641\)"):
+        h(frame, np.zeros((480, 641), np.float32))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        h(frame, mask * 2)
+
+
+def test_info_reports_what_runs(checkpoint):
+    info = phnet.Harmonizer.load(checkpoint, device="cpu").info()
+    assert info["method"] == "phnet" and info["backend"] == "torch"
+    assert info["device"] == "cpu" and info["dtype"] == "float32"
+
+
+def test_no_bundled_model_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="phnet-lite.safetensors"):
+        default_checkpoint(torch.device("cpu"), tmp_path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_cuda_requested_without_a_gpu_is_refused(checkpoint):
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        phnet.Harmonizer.load(checkpoint, device="cuda")
+
+
+def test_batch_path_matches_the_network(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu")
+    images = torch.rand(2, 3, 64, 64)
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[..., 16:, 16:48] = 1
+    with torch.no_grad():
+        ref = phnet.load(checkpoint)(images, masks).image
+    assert torch.allclose(h.harmonize_batch(images, masks), ref, atol=1e-6)

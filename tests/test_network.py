@@ -1,0 +1,149 @@
+"""PHNet's shape contract, size, robustness to masks, temporal state and trainability."""
+import pytest
+import torch
+
+import phnet
+from conftest import DEVICE, portrait_mask
+from phnet.bench import count_macs
+
+
+def test_paper_config_has_the_papers_parameter_count():
+    n = sum(p.numel() for p in phnet.build("paper").parameters())
+    assert abs(n - 39.9e6) / 39.9e6 < 0.01, n
+
+
+def test_lite_costs_at_most_a_tenth_of_paper_at_256():
+    paper = count_macs(phnet.build("paper"), 256, 256)
+    lite = count_macs(phnet.build("lite"), 256, 256)
+    assert 45e9 < paper < 53e9  # REFERENCE.md: about 49 GMACs
+    assert lite <= paper / 10
+
+
+@pytest.mark.parametrize("h,w", [(100, 64), (64, 60), (4, 8), (0, 8), (8, 8)])
+def test_sizes_not_multiple_of_8_are_rejected_naming_them(h, w):
+    model = phnet.build("nano").eval()
+    with pytest.raises(ValueError, match=f"H={h}, W={w}"):
+        model(torch.rand(1, 3, h, w), torch.ones(1, 1, h, w))
+
+
+def test_mask_shape_mismatch_is_rejected():
+    model = phnet.build("nano").eval()
+    with pytest.raises(ValueError, match="mask"):
+        model(torch.rand(1, 3, 64, 64), torch.ones(1, 1, 32, 64))
+
+
+def _masks(h, w):
+    one_pixel = torch.zeros(1, 1, h, w)
+    one_pixel[..., h // 2, w // 2] = 1
+    # The person covers everything but one cell of the 5x5 grid: one background patch left.
+    all_but_one = torch.ones(1, 1, h, w)
+    all_but_one[..., : h // 5, : w // 5] = 0
+    return {
+        "zero": torch.zeros(1, 1, h, w),
+        "one": torch.ones(1, 1, h, w),
+        "one_pixel": one_pixel,
+        "all_but_one_patch": all_but_one,
+        "portrait": portrait_mask(h, w),
+        "soft": torch.rand(1, 1, h, w),
+    }
+
+
+@pytest.mark.parametrize("name", ["paper", "lite", "nano"])
+def test_outputs_are_finite_for_every_kind_of_mask(name):
+    model = phnet.build(name).eval().to(DEVICE)
+    h, w = (40, 48) if name == "paper" else (80, 64)
+    image = torch.rand(1, 3, h, w, device=DEVICE)
+    for label, mask in _masks(h, w).items():
+        with torch.no_grad():
+            out = model(image, mask.to(DEVICE))
+        assert torch.isfinite(out.image).all(), label
+        assert torch.isfinite(out.raw).all(), label
+        assert out.image.min() >= 0 and out.image.max() <= 1, label
+        for block, s in out.state.items():
+            assert all(torch.isfinite(t).all() for t in s), (label, block)
+
+
+def test_background_is_kept_exactly():
+    model = phnet.build("nano").eval()
+    image = torch.rand(2, 3, 64, 64)
+    mask = portrait_mask(64, 64).expand(2, 1, 64, 64)
+    with torch.no_grad():
+        out = model(image, mask)
+    bg = mask.expand_as(image) == 0
+    assert torch.equal(out.image[bg], image[bg])
+
+
+def test_fully_convolutional_any_multiple_of_8():
+    model = phnet.build("nano").eval()
+    for h, w in [(8, 16), (24, 40), (96, 64)]:
+        with torch.no_grad():
+            out = model(torch.rand(1, 3, h, w), portrait_mask(h, w))
+        assert out.image.shape == (1, 3, h, w)
+
+
+class TestTemporalState:
+    def setup_method(self):
+        self.model = phnet.build("nano").eval()
+        self.mask = portrait_mask(64, 64)
+
+    def run(self, image, state, a):
+        with torch.no_grad():
+            return self.model(image, self.mask, state, a)
+
+    def test_state_covers_every_pn_block_and_the_pfe(self):
+        out = self.run(torch.rand(1, 3, 64, 64), None, 1.0)
+        assert set(out.state) == {"pfe", "d4", "d5", "d6"} == set(self.model.state_spec())
+
+    def test_momentum_one_equals_stateless_exactly(self):
+        first = self.run(torch.rand(1, 3, 64, 64), None, 1.0)
+        frame = torch.rand(1, 3, 64, 64)
+        stateless = self.run(frame, None, 1.0)
+        with_state = self.run(frame, first.state, 1.0)
+        assert torch.equal(stateless.image, with_state.image)
+
+    def test_empty_state_equals_no_state(self):
+        frame = torch.rand(1, 3, 64, 64)
+        assert torch.equal(
+            self.run(frame, None, 0.3).image,
+            self.run(frame, self.model.empty_state(), 0.3).image,
+        )
+
+    def test_smoothing_changes_output_and_a_constant_video_converges(self):
+        a = torch.rand(1, 3, 64, 64)
+        b = (a * 0.5 + 0.3).clamp(0, 1)  # a different exposure, same scene
+        state = self.run(a, None, 1.0).state
+        smoothed = self.run(b, state, 0.2)
+        stateless = self.run(b, None, 1.0)
+        assert not torch.allclose(smoothed.image, stateless.image)
+        state = smoothed.state
+        for _ in range(120):
+            out = self.run(b, state, 0.2)
+            state = out.state
+        assert torch.allclose(out.image, stateless.image, atol=1e-5)
+
+    def test_reset_by_dropping_the_state(self):
+        frame = torch.rand(1, 3, 64, 64)
+        state = self.run(torch.rand(1, 3, 64, 64), None, 1.0).state
+        assert not torch.equal(self.run(frame, state, 0.5).image, self.run(frame, None, 0.5).image)
+
+
+def test_every_parameter_gets_a_gradient():
+    model = phnet.build("nano").train()
+    image = torch.rand(2, 3, 64, 64)
+    out = model(image, portrait_mask(64, 64).expand(2, 1, 64, 64))
+    (out.raw - image).pow(2).mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_pfe_can_be_switched_off_for_training_stage_one():
+    model = phnet.build("nano").eval()
+    model.pfe_enabled = False
+    out = model(torch.rand(1, 3, 64, 64), portrait_mask(64, 64))
+    assert "pfe" not in out.state and "pfe" not in model.state_spec()
+
+
+def test_unknown_config_lists_known_ones():
+    with pytest.raises(ValueError, match="known"):
+        phnet.build("huge")
