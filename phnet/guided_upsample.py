@@ -1,0 +1,150 @@
+"""Guided upsampling of a low-resolution harmonisation to the camera's resolution.
+
+The network runs at about 256 px while the camera frame is 640x480 to 1920x1080. Upsampling the
+network's output would blur the person; instead, as in He et al.'s fast guided filter
+(arXiv:1505.00996) and PCT-Net's per-pixel colour transforms (CVPR 2023), a local affine colour
+model ``out = A @ in + b`` (A 3x3, b 3) is fitted at low resolution between the network's input
+and output, its coefficients are upsampled bilinearly, and they are applied to the full-resolution
+frame. Colours follow the network, edges and texture stay the camera's.
+
+Per pixel, over its (2r+1)^2 box window (shrunk at the borders), A is the ridge least-squares
+solution regularised towards the identity (guided filter Eq. 5-6 with prior I instead of 0):
+
+    A = (cov(out, in) + eps I) (cov(in, in) + eps I)^-1,    b = mean(out) - A mean(in),
+
+then A and b are averaged over the window again (guided filter Eq. 8). Shrinking towards I rather
+than 0 means a flat or low-contrast region (cheeks, a plain wall, variance below ``eps``) keeps
+its full-resolution detail and takes the network's colour as an offset, instead of being
+replaced by the blurred low-resolution output; an identity mapping is recovered exactly for any
+``eps``. ``eps`` also keeps every 3x3 system well posed, so a constant image gives finite output.
+
+All tensors are ``(N, C, H, W)``; inputs may be float16, float32 or float64 in [0, 1] on any
+device, and everything is computed and returned in float32. The 3x3 systems are solved in closed
+form (adjugate of a symmetric matrix), elementwise over the whole map.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Index pairs (i, j), i <= j, of the symmetric 3x3 covariance stored as 6 channels.
+_SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+
+
+def _check_image(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be (N, 3, H, W), got shape {tuple(x.shape)}")
+
+
+def _box(x: Tensor, radius: int) -> Tensor:
+    """Mean over each pixel's (2r+1)^2 window, the window shrunk to the image at the borders."""
+    if radius == 0:
+        return x
+    k = 2 * radius + 1
+    return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
+
+
+def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e-3) -> Tensor:
+    """Fits a local affine colour model ``low_out ~ A @ low_in + b`` around every pixel.
+
+    Args:
+        low_in: ``(N, 3, h, w)`` float in [0, 1], the network's input (the frame downsampled).
+        low_out: ``(N, 3, h, w)`` float in [0, 1], the network's output.
+        radius: window radius in low-resolution pixels; the window is ``2 * radius + 1`` wide.
+        eps: ridge weight, in squared [0, 1] intensity units; local colour variation below
+            ``sqrt(eps)`` is treated as detail to keep rather than a colour relation to learn.
+
+    Returns:
+        ``(N, 12, h, w)`` float32: A row-major (channels 0-8, ``A[j, i]`` maps input channel i to
+        output channel j) then b (channels 9-11), already window-averaged.
+    """
+    _check_image("low_in", low_in)
+    _check_image("low_out", low_out)
+    if low_in.shape != low_out.shape:
+        raise ValueError(
+            f"low_out shape {tuple(low_out.shape)} does not match low_in {tuple(low_in.shape)}"
+        )
+    if isinstance(radius, bool) or not isinstance(radius, int):
+        raise TypeError(f"radius must be an int, got {type(radius).__name__}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if not eps > 0.0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+
+    # Covariances are shift invariant; centring on the image mean first reduces the float32
+    # cancellation in E[xy] - E[x]E[y].
+    cx = low_in.float().mean(dim=(2, 3), keepdim=True)
+    cy = low_out.float().mean(dim=(2, 3), keepdim=True)
+    x = low_in.float() - cx
+    y = low_out.float() - cy
+
+    xx = torch.stack([x[:, i] * x[:, j] for i, j in _SYM], dim=1)  # (N, 6, h, w)
+    yx = (y.unsqueeze(2) * x.unsqueeze(1)).flatten(1, 2)  # (N, 9, h, w), [j, i] = y_j x_i
+    means = _box(torch.cat([x, y, xx, yx], dim=1), radius)
+    mx, my, exx, eyx = means.split((3, 3, 6, 9), dim=1)
+
+    a, b, c, d, e, f = (  # cov(in, in) + eps I = [[a, d, e], [d, b, f], [e, f, c]]
+        exx[:, k] - mx[:, i] * mx[:, j] + (eps if i == j else 0.0) for k, (i, j) in enumerate(_SYM)
+    )
+    inv00 = b * c - f * f
+    inv01 = e * f - d * c
+    inv02 = d * f - b * e
+    inv11 = a * c - e * e
+    inv12 = d * e - a * f
+    inv22 = a * b - d * d
+    det = a * inv00 + d * inv01 + e * inv02
+    inv = torch.stack([inv00, inv01, inv02, inv01, inv11, inv12, inv02, inv12, inv22], dim=1)
+    n, _, h, w = x.shape
+    inv = (inv / det.unsqueeze(1)).view(n, 3, 3, h, w)
+
+    cyx = eyx.view(n, 3, 3, h, w) - my.unsqueeze(2) * mx.unsqueeze(1)
+    cyx = cyx + eps * torch.eye(3, device=x.device, dtype=x.dtype).view(1, 3, 3, 1, 1)
+    A = (cyx.unsqueeze(3) * inv.unsqueeze(1)).sum(dim=2)  # A[j, i] = sum_k cyx[j, k] inv[k, i]
+
+    # b for the uncentred inputs: y + cy = A (x + cx) + b  =>  b = (my + cy) - A (mx + cx).
+    bias = (my + cy) - (A * (mx + cx).unsqueeze(1)).sum(dim=2)
+    return _box(torch.cat([A.flatten(1, 2), bias], dim=1), radius)
+
+
+def apply_affine(coeffs: Tensor, full_in: Tensor) -> Tensor:
+    """Upsamples ``coeffs`` bilinearly (align_corners=False) to ``full_in`` and applies them.
+
+    Args:
+        coeffs: ``(N, 12, h, w)`` float, as returned by :func:`fit_affine`.
+        full_in: ``(N, 3, H, W)`` float in [0, 1], the full-resolution frame.
+
+    Returns:
+        ``(N, 3, H, W)`` float32, not clamped (the caller clamps).
+    """
+    if not isinstance(coeffs, Tensor):
+        raise TypeError(f"coeffs must be a torch.Tensor, got {type(coeffs).__name__}")
+    if not coeffs.is_floating_point():
+        raise TypeError(f"coeffs must be a float tensor, got dtype {coeffs.dtype}")
+    _check_image("full_in", full_in)
+    if coeffs.ndim != 4 or coeffs.shape[1] != 12 or coeffs.shape[0] != full_in.shape[0]:
+        raise ValueError(
+            f"coeffs must be (N, 12, h, w) with N = {full_in.shape[0]} as in full_in "
+            f"{tuple(full_in.shape)}, got shape {tuple(coeffs.shape)}"
+        )
+    x = full_in.float()
+    up = F.interpolate(coeffs.float(), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    out = up[:, 9:12].clone()
+    for i in range(3):
+        out.addcmul_(up[:, i:9:3], x[:, i:i + 1])  # column i of A times input channel i
+    return out
+
+
+def guided_upsample(low_in: Tensor, low_out: Tensor, full_in: Tensor, radius: int = 2,
+                    eps: float = 1e-3) -> Tensor:
+    """Brings a low-resolution result ``low_out`` of ``low_in`` to ``full_in``'s resolution.
+
+    ``low_in`` and ``low_out`` are ``(N, 3, h, w)``, ``full_in`` ``(N, 3, H, W)``, all float in
+    [0, 1] (``low_in`` should be ``full_in`` downsampled as it was for the network). Returns
+    ``(N, 3, H, W)`` float32 clamped to [0, 1]. See :func:`fit_affine` for ``radius`` and ``eps``.
+    """
+    return apply_affine(fit_affine(low_in, low_out, radius, eps), full_in).clamp(0.0, 1.0)
