@@ -12,9 +12,10 @@ Choices where the paper is silent, and why:
   softmax's normalisation); a patch without background pixels then drops out of both sums and
   the remaining weights still sum to one, so the scale of ``mu_loc`` and ``sigma_loc`` does not
   depend on how much of the frame the person covers.
-- Fallbacks that keep every output finite: no background pixel at all means the foreground is
-  left as it is (its own statistics replace the background's); no valid background patch means
-  the global background statistics stand in for the local ones.
+- Fallbacks that keep every output finite: with no background pixel at all, the foreground's
+  own statistics replace the background's, so the normalisations are the identity and the block
+  reduces to its learned affine map ``(w0 + w1) x + w2``; with no valid background patch, the
+  global background statistics stand in for the local ones.
 
 Statistics as state (DESIGN.md, "PHNet at video rate"): the block returns the statistics it used
 packed as ``StatsState`` so that the next frame can blend them,
@@ -30,7 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .stats import masked_global_stats, masked_patch_stats
+from .stats import STD_EPS, masked_global_stats, masked_patch_stats
 
 
 class StatsState(NamedTuple):
@@ -67,8 +68,12 @@ def smooth_stats(now: StatsState, prev: StatsState | None, momentum: Tensor | fl
 
 
 def _masked_softmax(logits: Tensor, valid: Tensor) -> Tensor:
-    """Softmax of ``(P,)`` logits over the valid entries of ``(N, P)``; all-invalid rows give 0."""
-    e = torch.exp(logits - logits.max()).unsqueeze(0) * valid
+    """Softmax of ``(P,)`` logits over the valid entries of ``(N, P)``; all-invalid rows give 0.
+
+    The maximum is taken over valid entries only, so a large score on an empty patch cannot
+    underflow the valid ones."""
+    masked = logits.unsqueeze(0).masked_fill(valid < 0.5, -1e4)
+    e = torch.exp(masked - masked.max(dim=1, keepdim=True).values) * valid
     return e / e.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -145,7 +150,8 @@ class PatchNorm(nn.Module):
         b = _masked_softmax(self.beta, patch_ok).unsqueeze(1)
         any_patch = patch_ok.sum(dim=1, keepdim=True) > 0
         mu_loc = (a * mean[:, :, 2:]).sum(dim=2)  # Eq. 6
-        sd_loc = torch.sqrt((b * std[:, :, 2:] ** 2).sum(dim=2))  # Eq. 7
+        # Clamped so that a sample without background patches has a finite gradient too.
+        sd_loc = torch.sqrt((b * std[:, :, 2:] ** 2).sum(dim=2).clamp_min(STD_EPS))  # Eq. 7
         mu_loc = torch.where(any_patch, mu_loc, mu_b)
         sd_loc = torch.where(any_patch, sd_loc, sd_b)
 

@@ -88,7 +88,8 @@ def masked_patch_stats(x: Tensor, w: Tensor, grid: int) -> PatchStats:
 
     sum_w = pool(w)  # (N, 1, P)
     sum_wx = pool(w * x)  # (N, C, P)
-    mean = sum_wx / sum_w.clamp_min(MIN_WEIGHT)
+    # The exact weighted mean even below MIN_WEIGHT, so the global moments below stay exact.
+    mean = sum_wx / torch.where(sum_w > 0, sum_w, torch.ones_like(sum_w))
     mean_map = rows.t() @ mean.view(n, c, grid, grid) @ cols.t()  # (N, C, H, W)
     centred = x - mean_map
     m2 = pool(w * centred * centred)
