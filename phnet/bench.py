@@ -85,7 +85,7 @@ def bench_config(name: str, sizes: list[int], repeats: int, threads: int) -> lis
             session = ort.InferenceSession(export_onnx(model), opts, providers=["CPUExecutionProvider"])
             empty = [t.numpy() for b in model.state_spec() for t in model.empty_state()[b]]
             names = [i.name for i in session.get_inputs()][3:]
-        feed = {"image": image.numpy(), "mask": mask.numpy(), "momentum": np.array(1.0, np.float32)}
+        feed = {"image": image.numpy(), "mask": mask.numpy(), "momentum": np.ones(2, np.float32)}
         feed.update(zip(names, empty))
         row["ort_cpu_ms"] = _median_ms(lambda: session.run(None, feed), repeats)
         if torch.cuda.is_available():

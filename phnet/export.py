@@ -3,7 +3,8 @@
 The graph carries the temporal state explicitly, so any runtime can run a video:
 
 inputs   ``image`` (N, 3, H, W) float32 in [0, 1]; ``mask`` (N, 1, H, W) float32 in [0, 1];
-         ``momentum`` () float32, the EMA weight of this frame's statistics (1 = none);
+         ``momentum`` (2,) float32, the EMA weights of this frame's (foreground, background)
+         statistics (1 = no smoothing);
          ``state.<block>.{mean,std,valid}`` for every block of ``PHNet.state_spec()``
 outputs  ``output`` (N, 3, H, W) float32 in [0, 1] (background kept);
          ``next.<block>.{mean,std,valid}``, to feed back as ``state.*`` with the next frame.
@@ -69,7 +70,7 @@ def export_onnx(model: PHNet, path: str | Path | None = None, opset: int = 17) -
     graph = StreamingGraph(model).eval()
     empty = model.empty_state()
     flat = [t for b in graph.blocks for t in empty[b]]
-    args = (torch.rand(1, 3, 64, 64), torch.ones(1, 1, 64, 64) * 0.5, torch.tensor(1.0), *flat)
+    args = (torch.rand(1, 3, 64, 64), torch.ones(1, 1, 64, 64) * 0.5, torch.ones(2), *flat)
     in_names = ["image", "mask", "momentum", *state_input_names(model)]
     out_names = ["output", *state_output_names(model)]
     hw = {0: "N", 2: "H", 3: "W"}
@@ -123,9 +124,9 @@ def compare_with_torch(
     with torch.no_grad():
         for _ in range(frames):
             frame = (base + 0.05 * torch.randn(1, 3, h, w, generator=g)).clamp(0, 1)
-            ref = model(frame, mask, torch_state, momentum)
+            ref = model(frame, mask, torch_state, torch.tensor([1.0, momentum]))
             torch_state = ref.state
-            feed = {"image": frame.numpy(), "mask": mask.numpy(), "momentum": np.array(momentum, np.float32)}
+            feed = {"image": frame.numpy(), "mask": mask.numpy(), "momentum": np.array([1.0, momentum], np.float32)}
             feed.update(zip(names, ort_state))
             out = session.run(None, feed)
             ort_state = out[1:]

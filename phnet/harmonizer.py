@@ -30,7 +30,11 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """Bundled checkpoints: ``models/`` beside the packages in a source checkout."""
 
 DEFAULT_MOMENTUM = 0.2
-"""EMA weight of the current frame's PN statistics in a video: a time constant of ~5 frames."""
+"""EMA weight of the current frame's background PN statistics in a video (~5-frame time constant)."""
+
+DEFAULT_FG_MOMENTUM = 1.0
+"""EMA weight of the current frame's foreground PN statistics: 1 tracks the person frame by frame,
+so the normalisation cancels exposure jitter instead of letting it through (see ``phnet.pn``)."""
 
 
 def default_checkpoint(device: torch.device, models_dir: Path = MODELS_DIR) -> Path:
@@ -83,11 +87,14 @@ class Harmonizer:
         source: str = "",
         radius: int = 2,
         eps: float = 1e-3,
+        fg_momentum: float = DEFAULT_FG_MOMENTUM,
     ):
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
-        if not 0.0 < momentum <= 1.0:
-            raise ValueError(f"momentum must lie in (0, 1], got {momentum}")
+        for name, value in (("momentum", momentum), ("fg_momentum", fg_momentum)):
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must lie in (0, 1], got {value}")
+        self.fg_momentum = fg_momentum
         self.runner = runner
         self.config = config
         self.resolution = resolution
@@ -106,12 +113,14 @@ class Harmonizer:
         resolution: int | None = None,
         momentum: float = DEFAULT_MOMENTUM,
         threads: int | None = None,
+        fg_momentum: float = DEFAULT_FG_MOMENTUM,
     ) -> "Harmonizer":
         """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
 
         ``path=None``: the bundled default (``default_checkpoint``). ``device``: ``auto``,
         ``cpu`` or ``cuda[:N]``. ``backend``: ``auto`` (PyTorch), ``torch`` or ``onnxruntime``.
-        ``resolution``: long side of the network input (default: the config's).
+        ``resolution``: long side of the network input (default: the config's). ``momentum`` and
+        ``fg_momentum``: EMA weights of this frame's background and foreground PN statistics.
         """
         dev = resolve_device(device)
         path = Path(path) if path is not None else default_checkpoint(dev)
@@ -134,7 +143,7 @@ class Harmonizer:
             else:
                 runner = TorchRunner(model, dev)
         res = resolution or (config.work_resolution if config else 256)
-        return cls(runner, config, res, momentum, source=str(path))
+        return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum)
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
@@ -148,6 +157,7 @@ class Harmonizer:
             "checkpoint": self.source,
             "resolution": self.resolution,
             "momentum": self.momentum,
+            "fg_momentum": self.fg_momentum,
         }
         d.update(self.runner.info())
         return d
@@ -170,7 +180,8 @@ class Harmonizer:
         h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
         low_in = F.interpolate(comp, size=(h, w), mode="area")
         low_mask = F.interpolate(mask, size=(h, w), mode="area")
-        low_out, self._state = self.runner(low_in, low_mask, self._state, self.momentum)
+        momenta = (self.fg_momentum, self.momentum)
+        low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
         up = guided_upsample(low_in, low_out.to(comp.device), comp, self.radius, self.eps)
         return comp + mask * (up - comp)
 
@@ -182,7 +193,7 @@ class Harmonizer:
         """
         check_size(images.shape[2], images.shape[3])
         outs = [
-            self.runner(images[i : i + 1], masks[i : i + 1], None, 1.0)[0].to(images.device)
+            self.runner(images[i : i + 1], masks[i : i + 1], None, (1.0, 1.0))[0].to(images.device)
             for i in range(images.shape[0])
         ]
         return torch.cat(outs).float()

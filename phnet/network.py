@@ -79,8 +79,9 @@ class PHNet(nn.Module):
     ``mask``: ``(N, 1, H, W)`` float in [0, 1], 1 = foreground; it reaches the network only
     through the PN blocks and the PFE. ``state``: the previous frame's ``PHNetOutput.state``, or
     None for a still image / first frame. ``momentum``: EMA weight ``a`` of the current frame's
-    statistics (1 = no smoothing). With ``momentum=1`` or ``state=None`` the output equals the
-    stateless forward exactly.
+    statistics (1 = no smoothing), one value or a ``(foreground, background)`` pair (a tensor of
+    shape (2,)). With ``momentum=1`` or ``state=None`` the output equals the stateless forward
+    exactly.
     """
 
     def __init__(self, config: PHNetConfig | None = None):

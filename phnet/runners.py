@@ -50,13 +50,13 @@ class TorchRunner:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
 
-    def __call__(self, image: Tensor, mask: Tensor, state, momentum: float) -> tuple[Tensor, object]:
+    def __call__(self, image: Tensor, mask: Tensor, state, momentum: tuple[float, float]) -> tuple[Tensor, object]:
         with torch.inference_mode():
             x = image.to(self.device, self.dtype)
             m = mask.to(self.device, self.dtype)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            out = self.model(x, m, state, momentum)
+            out = self.model(x, m, state, torch.tensor(momentum, device=self.device))
         return out.image.float(), out.state
 
     def info(self) -> dict:
@@ -99,11 +99,11 @@ class OrtRunner:
             for i in self.session.get_inputs()[3:]
         ]
 
-    def __call__(self, image: Tensor, mask: Tensor, state, momentum: float) -> tuple[Tensor, object]:
+    def __call__(self, image: Tensor, mask: Tensor, state, momentum: tuple[float, float]) -> tuple[Tensor, object]:
         feed = {
             "image": image.detach().cpu().numpy(),
             "mask": mask.detach().cpu().numpy(),
-            "momentum": np.asarray(momentum, dtype=np.float32),
+            "momentum": np.broadcast_to(np.asarray(momentum, dtype=np.float32), (2,)).copy(),
         }
         feed.update(zip(self.state_names, state if state is not None else self._empty))
         out = self.session.run(None, feed)

@@ -43,7 +43,7 @@ def test_dynamic_height_and_width(lite):
     for h, w in [(64, 64), (120, 200), (256, 96)]:
         image = torch.rand(1, 3, h, w)
         mask = portrait_mask(h, w)
-        feed = {"image": image.numpy(), "mask": mask.numpy(), "momentum": np.array(1.0, np.float32)}
+        feed = {"image": image.numpy(), "mask": mask.numpy(), "momentum": np.ones(2, np.float32)}
         feed.update(zip(state_input_names(model), empty))
         out = session.run(None, feed)[0]
         with torch.no_grad():

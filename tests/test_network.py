@@ -121,6 +121,21 @@ class TestTemporalState:
             state = out.state
         assert torch.allclose(out.image, stateless.image, atol=1e-5)
 
+    def test_a_foreground_background_pair_smooths_only_the_background(self):
+        first = self.run(torch.rand(1, 3, 64, 64), None, 1.0)
+        frame = torch.rand(1, 3, 64, 64)
+        now = self.run(frame, None, 1.0).state
+        pair = self.run(frame, first.state, torch.tensor([1.0, 0.2])).state
+        # Later blocks see features already changed by earlier smoothing: check the first block.
+        for name in ["pfe"]:
+            s = pair[name]
+            assert torch.equal(s.mean[..., 0], now[name].mean[..., 0]), name  # person: this frame
+            both = (now[name].valid[:, 1:] > 0) & (first.state[name].valid[:, 1:] > 0)
+            expected = 0.8 * first.state[name].mean[..., 1:] + 0.2 * now[name].mean[..., 1:]
+            got = s.mean[..., 1:]
+            assert torch.allclose(got[both.unsqueeze(1).expand_as(got)],
+                                  expected[both.unsqueeze(1).expand_as(got)], atol=1e-6), name
+
     def test_reset_by_dropping_the_state(self):
         frame = torch.rand(1, 3, 64, 64)
         state = self.run(torch.rand(1, 3, 64, 64), None, 1.0).state

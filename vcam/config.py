@@ -1,0 +1,236 @@
+"""Settings of the camera pipeline: one frozen dataclass per stage, checked when it is made.
+
+Every field has its default here and nowhere else. A bad value raises ``ValueError`` naming the
+field, the value and what is allowed, so the command line and the panel can show the message as
+it is. The dataclasses are frozen: change a setting with ``dataclasses.replace``, which checks
+the new value again (an assignment would skip the check).
+
+Numbers given as other numeric types (a JSON ``1`` for a float, a list for the colour) are
+converted to the declared type; anything that is not a number at all is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+REFINE_METHODS = ("guided", "bilateral", "none")
+BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
+HARMONISE_MODES = ("phnet", "colortransfer", "off")
+HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
+
+_DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """The webcam to open and what to ask it for.
+
+    Attributes:
+        device: a camera index (``"0"``), a device path (``/dev/video2``) or a video file.
+        width, height: requested frame size in pixels (the camera may deliver another).
+        fps: requested frame rate.
+        mirror: flip frames horizontally, as a selfie preview looks.
+    """
+
+    device: str = "0"
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    mirror: bool = False
+
+    def __post_init__(self) -> None:
+        device = _text(self, "device")
+        if not device.strip():
+            raise ValueError("device must be a camera index, a device path or a file, got ''")
+        _integer(self, "width", 16, 7680)
+        _integer(self, "height", 16, 4320)
+        _real(self, "fps", 0.0, 240.0, low_open=True)
+        _flag(self, "mirror")
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """How the segmentation mask is cleaned up before compositing.
+
+    Attributes:
+        smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
+            Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
+        refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),
+            ``bilateral`` (joint bilateral filter) or ``none``.
+        refine_radius: window radius of the refinement in pixels, in [1, 32].
+        threshold_low, threshold_high: the soft band: below ``low`` -> 0, above ``high`` -> 1,
+            a smoothstep between; 0 <= low < high <= 1.
+        min_blob_fraction: foreground components smaller than this fraction of the frame are
+            removed, in [0, 0.5]; 0 keeps every component.
+        empty_fraction: less foreground than this fraction of the frame means no person, in
+            [0, 0.5].
+    """
+
+    smoothing: float = 0.6
+    refine: str = "guided"
+    refine_radius: int = 4
+    threshold_low: float = 0.3
+    threshold_high: float = 0.7
+    min_blob_fraction: float = 0.002
+    empty_fraction: float = 0.001
+
+    def __post_init__(self) -> None:
+        _real(self, "smoothing", 0.0, 0.95)
+        _choice(self, "refine", REFINE_METHODS)
+        _integer(self, "refine_radius", 1, 32)
+        _real(self, "threshold_low", 0.0, 1.0)
+        _real(self, "threshold_high", 0.0, 1.0)
+        if not self.threshold_low < self.threshold_high:
+            raise ValueError(
+                f"threshold_low must be below threshold_high, got threshold_low="
+                f"{self.threshold_low} and threshold_high={self.threshold_high}"
+            )
+        _real(self, "min_blob_fraction", 0.0, 0.5)
+        _real(self, "empty_fraction", 0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    """What goes behind the person.
+
+    Attributes:
+        kind: ``image``, ``video`` (looped), ``blur`` (the real background, blurred),
+            ``color`` (a solid colour) or ``none`` (the real background as it is).
+        path: the image or video file; empty for ``image`` = the first bundled picture.
+            ``video`` needs a path.
+        color: RGB, three integers in [0, 255], for ``color``.
+        blur_strength: in [0, 1], for ``blur``; 0 = no blur, 1 = strongest.
+    """
+
+    kind: str = "image"
+    path: str = ""
+    color: tuple[int, int, int] = (0, 120, 80)
+    blur_strength: float = 0.5
+
+    def __post_init__(self) -> None:
+        _choice(self, "kind", BACKGROUND_KINDS)
+        path = _text(self, "path")
+        if self.kind == "video" and not path.strip():
+            raise ValueError("path must name a video file when kind is 'video', got ''")
+        _color(self, "color")
+        _real(self, "blur_strength", 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class HarmoniseConfig:
+    """How the person is matched to the background.
+
+    Attributes:
+        mode: ``phnet`` (the network; colour transfer when no model is available),
+            ``colortransfer`` (Reinhard in Lab) or ``off``.
+        model: a ``.safetensors`` or ``.onnx`` file; empty = the bundled default.
+        backend: ``auto``, ``torch`` or ``onnxruntime``.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        strength: in [0, 1]; 0 shows the plain composite, 1 the full harmonisation.
+        momentum: in (0, 1]: weight of the current frame in the EMA of the colour statistics;
+            1 = no temporal smoothing.
+        resolution: long side of the network input, 0 (the model's default) or a multiple of 8
+            in [64, 2048].
+    """
+
+    mode: str = "phnet"
+    model: str = ""
+    backend: str = "auto"
+    device: str = "auto"
+    strength: float = 1.0
+    momentum: float = 0.2
+    resolution: int = 0
+
+    def __post_init__(self) -> None:
+        _choice(self, "mode", HARMONISE_MODES)
+        _text(self, "model")
+        _choice(self, "backend", HARMONISE_BACKENDS)
+        device = _text(self, "device")
+        if not _DEVICE_PATTERN.fullmatch(device):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        _real(self, "strength", 0.0, 1.0)
+        _real(self, "momentum", 0.0, 1.0, low_open=True)
+        resolution = _integer(self, "resolution", 0, 2048)
+        if resolution != 0 and (resolution < 64 or resolution % 8):
+            raise ValueError(
+                "resolution must be 0 (the model's default) or a multiple of 8 in [64, 2048], "
+                f"got {resolution}"
+            )
+
+
+# Field checks. Each reads the field, converts it to the declared type (written back with
+# object.__setattr__, as the dataclasses are frozen) and returns it.
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _text(obj: Any, name: str) -> str:
+    value = getattr(obj, name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _choice(obj: Any, name: str, allowed: tuple[str, ...]) -> str:
+    value = getattr(obj, name)
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def _flag(obj: Any, name: str) -> bool:
+    value = getattr(obj, name)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _integer(obj: Any, name: str, low: int, high: int) -> int:
+    value = getattr(obj, name)
+    # bool is an Integral too, and True as a width is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(
+            f"{name} must be an integer in [{low}, {high}], got {value!r} ({type(value).__name__})"
+        )
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value}")
+    _set(obj, name, value)
+    return value
+
+
+def _real(obj: Any, name: str, low: float, high: float, low_open: bool = False) -> float:
+    value = getattr(obj, name)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(
+            f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__})"
+        )
+    value = float(value)
+    inside = (low < value if low_open else low <= value) and value <= high
+    if not (math.isfinite(value) and inside):
+        raise ValueError(f"{name} must be a number in {interval}, got {value:g}")
+    _set(obj, name, value)
+    return value
+
+
+def _color(obj: Any, name: str) -> tuple[int, int, int]:
+    value = getattr(obj, name)
+    try:
+        parts = tuple(value)
+    except TypeError:
+        parts = ()
+    if len(parts) != 3 or not all(
+        isinstance(c, Integral) and not isinstance(c, bool) and 0 <= c <= 255 for c in parts
+    ):
+        raise ValueError(f"{name} must be three integers (R, G, B) in [0, 255], got {value!r}")
+    rgb = (int(parts[0]), int(parts[1]), int(parts[2]))
+    _set(obj, name, rgb)
+    return rgb
