@@ -78,6 +78,30 @@ def _weighted_mean_std(lab: np.ndarray, w: np.ndarray,
     return mean, np.sqrt(np.maximum(var, 0.0))
 
 
+STATS_SIDE = 256
+"""Statistics are measured on an area-downscaled copy with this long side: means and stds of a
+region barely move, and the cost no longer grows with the frame size."""
+
+
+def _small(composite: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Area-downscaled copies of composite and mask for measuring statistics."""
+    h, w = mask.shape
+    scale = STATS_SIDE / max(h, w)
+    if scale >= 1.0:
+        return composite, mask
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (cv2.resize(composite, size, interpolation=cv2.INTER_AREA),
+            cv2.resize(mask, size, interpolation=cv2.INTER_AREA))
+
+
+def frame_lab_stats(composite: np.ndarray, mask: np.ndarray) -> LabStats | None:
+    """``lab_stats`` of a frame, measured at ``STATS_SIDE`` (see there)."""
+    small, small_mask = _small(composite, mask)
+    if not (mask > 0).any() or not (mask < 1).any():
+        return None
+    return lab_stats(_to_lab(small), small_mask)
+
+
 def lab_stats(lab: np.ndarray, mask: np.ndarray) -> LabStats | None:
     """Foreground (under ``mask``) and background (under ``1 - mask``) Lab statistics.
 
@@ -93,22 +117,30 @@ def lab_stats(lab: np.ndarray, mask: np.ndarray) -> LabStats | None:
     return LabStats(fg_mean, fg_std, bg_mean, bg_std)
 
 
-def _apply(composite: np.ndarray, lab: np.ndarray, mask: np.ndarray, stats: LabStats,
-           strength: float = 1.0) -> np.ndarray:
-    """Transfers ``stats`` onto the foreground and blends it in with weight ``mask * strength``."""
+def _apply(composite: np.ndarray, mask: np.ndarray, stats: LabStats, strength: float = 1.0) -> np.ndarray:
+    """Transfers ``stats`` onto the foreground and blends it in with weight ``mask * strength``.
+
+    The per-channel affine map of Lab is applied in OpenCV's 8-bit Lab (L scaled by 255/100, a
+    and b offset by 128), where both conversions and the affine map are single fast kernels;
+    the rounding this adds is within about one level of the float path. Out-of-gamut values
+    saturate to [0, 255] per channel.
+    """
     ratio = np.clip(stats.bg_std / np.maximum(stats.fg_std, STD_EPS), *RATIO_RANGE)
-    scale = ratio.astype(np.float32)
-    shift = (stats.bg_mean - stats.fg_mean * ratio).astype(np.float32)
-    t_lab = lab * scale + shift
-    np.clip(t_lab[..., 0], 0.0, 100.0, out=t_lab[..., 0])
-    t = cv2.cvtColor(t_lab, cv2.COLOR_Lab2RGB)
-    t *= np.float32(255.0)
-    # Out-of-gamut Lab can map outside [0, 1]; clip before blending so the mask edge stays sane.
-    np.clip(t, 0.0, 255.0, out=t)
-    m = (mask * np.float32(strength))[..., None]
-    src = composite.astype(np.float32)
-    out = t * m + src * (np.float32(1.0) - m)
-    return np.clip(np.rint(out), 0.0, 255.0).astype(np.uint8)
+    shift = stats.bg_mean - stats.fg_mean * ratio  # in float Lab units
+    offset = np.array([0.0, 128.0, 128.0])
+    unit = np.array([255.0 / 100.0, 1.0, 1.0])
+    # x8' = unit * (x * r + shift) + offset, with x = (x8 - offset) / unit
+    affine = np.zeros((3, 4), np.float64)
+    affine[[0, 1, 2], [0, 1, 2]] = ratio
+    affine[:, 3] = unit * shift + offset * (1.0 - ratio)
+    lab8 = cv2.cvtColor(np.ascontiguousarray(composite), cv2.COLOR_RGB2Lab)
+    moved = cv2.transform(lab8, affine)
+    t = cv2.cvtColor(moved, cv2.COLOR_Lab2RGB)
+    m = mask * np.float32(strength) if strength != 1.0 else mask
+    out = cv2.blendLinear(t, np.ascontiguousarray(composite), m, np.float32(1.0) - m)
+    # blendLinear is exact at weights 0 and 1; make the background bit-exact whatever rounding.
+    np.copyto(out, composite, where=(m <= 0.0)[..., None])
+    return out
 
 
 def reinhard_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -128,11 +160,10 @@ def reinhard_transfer(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
         ValueError: composite not HxWx3, mask not HxW of the same size, or mask outside [0, 1].
     """
     _check_inputs(composite, mask)
-    lab = _to_lab(composite)
-    stats = lab_stats(lab, mask)
+    stats = frame_lab_stats(composite, mask)
     if stats is None:
         return np.ascontiguousarray(composite).copy()
-    return _apply(composite, lab, mask, stats)
+    return _apply(composite, mask, stats)
 
 
 class ColorTransfer:
@@ -162,14 +193,13 @@ class ColorTransfer:
         mask is returned unchanged and leaves the smoothed statistics as they were.
         """
         _check_inputs(composite, mask)
-        lab = _to_lab(composite)
-        now = lab_stats(lab, mask)
+        now = frame_lab_stats(composite, mask)
         if now is None:
             return np.ascontiguousarray(composite).copy()
         self._stats = now.blend(self._stats, self.momentum)
         if self.strength == 0.0:
             return np.ascontiguousarray(composite).copy()
-        return _apply(composite, lab, mask, self._stats, self.strength)
+        return _apply(composite, mask, self._stats, self.strength)
 
     def reset(self) -> None:
         """Forgets the smoothed statistics; the next call starts from its own frame."""

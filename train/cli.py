@@ -1,4 +1,4 @@
-"""Command lines of the training package: ``phnet-train`` (``phnet-eval`` lives in evaluate.py)."""
+"""``phnet-train`` (``phnet-eval`` is ``train.evaluate``, ``phnet-corpus`` ``train.corpus``)."""
 from __future__ import annotations
 
 import argparse
@@ -37,12 +37,6 @@ def train_main(argv: list[str] | None = None) -> int:
     if trainer.dist.main:
         print(f"best checkpoint: {best} (val fPSNR {trainer.pos.best_fpsnr:.2f} dB)")
     return 0
-
-
-def eval_main(argv: list[str] | None = None) -> int:
-    from .evaluate import eval_main as run
-
-    return run(argv)
 
 
 if __name__ == "__main__":
