@@ -121,9 +121,9 @@ def _apply(composite: np.ndarray, mask: np.ndarray, stats: LabStats, strength: f
     """Transfers ``stats`` onto the foreground and blends it in with weight ``mask * strength``.
 
     The per-channel affine map of Lab is applied in OpenCV's 8-bit Lab (L scaled by 255/100, a
-    and b offset by 128), where both conversions and the affine map are single fast kernels;
-    the rounding this adds is within about one level of the float path. Out-of-gamut values
-    saturate to [0, 255] per channel.
+    and b offset by 128), where both conversions and the affine map are single fast kernels.
+    Against the float path: 0.4 levels mean absolute difference on the demo portrait; pixels
+    pushed out of gamut saturate per Lab channel here and differ more (up to ~30 levels).
     """
     ratio = np.clip(stats.bg_std / np.maximum(stats.fg_std, STD_EPS), *RATIO_RANGE)
     shift = stats.bg_mean - stats.fg_mean * ratio  # in float Lab units
