@@ -294,7 +294,7 @@ class PersonMasker:
         hint = ("Install the project with its dependencies, or use masks='synth' or "
                 "masks='folder:<path>'.")
         try:
-            from vcam import segmenter
+            segmenter = importlib.import_module("vcam.segmenter")
         except ImportError as exc:
             raise ImportError(
                 "masks='mediapipe' needs the PHNet Camera segmenter (vcam.segmenter.Segmenter), "

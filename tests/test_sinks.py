@@ -1,0 +1,255 @@
+"""Sinks: the virtual camera through pyvirtualcam with a stand-in backend, the recorder, the
+preview. The stand-ins here are also used by test_pipeline.py and test_cli.py."""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import pyvirtualcam
+from pyvirtualcam.util import encode_fourcc
+
+from vcam.sinks import (
+    MODPROBE_COMMAND,
+    NoVirtualCameraError,
+    PreviewSink,
+    RecorderSink,
+    SinkError,
+    VirtualCameraSink,
+    install_hint,
+)
+
+TEST_BACKEND = "phnet-test"
+NO_DEVICE_BACKEND = "phnet-nodevice"
+
+
+class FakeBackend:
+    """A pyvirtualcam backend standing in for a device: checks what pyvirtualcam hands it and
+    keeps every frame with the time it came (``FakeBackend.instances`` lists them)."""
+
+    instances: list[FakeBackend] = []
+    keep_frames = True
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device, **kw):
+        if fourcc != encode_fourcc(pyvirtualcam.PixelFormat.RGB.value):
+            raise RuntimeError(f"expected RGB frames, got fourcc {fourcc}")
+        self.width, self.height, self.fps = width, height, fps
+        self.name = device or "/dev/fake-phnet"
+        self.frames: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.count = 0
+        self.closed = 0
+        self.bad: list[str] = []
+        FakeBackend.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        # pyvirtualcam passes a flat C-contiguous uint8 array of the frame's bytes.
+        if frame.dtype != np.uint8 or frame.ndim != 1 or frame.size != self.width * self.height * 3:
+            self.bad.append(f"{frame.dtype} {frame.shape}")
+        self.count += 1
+        self.times.append(time.perf_counter())
+        if self.keep_frames:
+            self.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def device(self) -> str:
+        return self.name
+
+    def native_fourcc(self):
+        return None
+
+
+class NoDeviceBackend:
+    """Fails the way pyvirtualcam's v4l2loopback backend does on a machine without the module."""
+
+    def __init__(self, **kw):
+        raise RuntimeError(
+            "No v4l2 loopback device found at /dev/video[0-99]. Did you run 'modprobe "
+            "v4l2loopback'? See also pyvirtualcam's documentation."
+        )
+
+
+def register_stand_ins() -> None:
+    pyvirtualcam.register_backend(TEST_BACKEND, FakeBackend)
+    pyvirtualcam.register_backend(NO_DEVICE_BACKEND, NoDeviceBackend)
+
+
+@pytest.fixture(autouse=True)
+def _backends():
+    register_stand_ins()
+    FakeBackend.instances.clear()
+    yield
+    FakeBackend.instances.clear()
+
+
+def _frame(h: int = 48, w: int = 64, rgb=(200, 30, 10)) -> np.ndarray:
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[:] = rgb
+    return frame
+
+
+# ------------------------------------------------------------------------------ virtual camera
+
+
+def test_virtual_camera_sends_rgb_frames_through_pyvirtualcam():
+    with VirtualCameraSink(64, 48, 30, backend=TEST_BACKEND) as sink:
+        assert sink.paced
+        assert sink.device == "/dev/fake-phnet"
+        assert sink.backend == TEST_BACKEND
+        for _ in range(3):
+            sink.send(_frame())
+        assert sink.frames_sent == 3
+        backend = FakeBackend.instances[0]
+        assert backend.count == 3 and not backend.bad
+        assert (backend.frames[0] == _frame()).all()  # RGB order kept
+    assert backend.closed == 1
+    sink.close()  # idempotent
+    assert backend.closed == 1
+    assert sink.device is None
+    with pytest.raises(RuntimeError, match="closed"):
+        sink.send(_frame())
+
+
+def test_virtual_camera_device_name_is_passed_through():
+    with VirtualCameraSink(64, 48, 30, device="PHNet Camera", backend=TEST_BACKEND) as sink:
+        assert sink.device == "PHNet Camera"
+
+
+def test_virtual_camera_refuses_a_wrong_frame():
+    with VirtualCameraSink(64, 48, 30, backend=TEST_BACKEND) as sink:
+        with pytest.raises(ValueError, match=r"\(48, 64, 3\)"):
+            sink.send(_frame(48, 63))
+        with pytest.raises(TypeError, match="uint8"):
+            sink.send(_frame().astype(np.float32))
+        assert sink.frames_sent == 0
+
+
+def test_no_device_message_is_one_line_with_the_command():
+    with pytest.raises(NoVirtualCameraError) as info:
+        VirtualCameraSink(64, 48, 30, backend=NO_DEVICE_BACKEND)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("no virtual camera device found")
+    assert install_hint() in message
+    assert info.value.reasons and "v4l2 loopback" in info.value.reasons[0]
+    assert isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="v4l2loopback is Linux only")
+def test_real_v4l2_backend_without_a_device_names_the_modprobe_command():
+    try:
+        sink = VirtualCameraSink(64, 48, 30, backend="v4l2loopback")
+    except NoVirtualCameraError as exc:
+        assert "\n" not in str(exc)
+        assert MODPROBE_COMMAND in str(exc)
+    else:  # a machine with the module loaded
+        sink.close()
+        pytest.skip("a v4l2loopback device exists here")
+
+
+def test_install_hints_per_system():
+    assert install_hint("Linux") == (
+        'create one with: sudo modprobe v4l2loopback devices=1 card_label="PHNet Camera" '
+        "exclusive_caps=1"
+    )
+    assert "OBS" in install_hint("Windows") and "Unity Capture" in install_hint("Windows")
+    assert '"PHNet Camera"' in install_hint("Windows")
+    assert "OBS Studio 30" in install_hint("Darwin")
+    for system in ("Linux", "Windows", "Darwin"):
+        assert "\n" not in install_hint(system)
+
+
+def test_unknown_backend_and_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="unknown virtual camera backend 'nope'"):
+        VirtualCameraSink(64, 48, 30, backend="nope")
+    with pytest.raises(ValueError, match="width"):
+        VirtualCameraSink(0, 48, 30, backend=TEST_BACKEND)
+    with pytest.raises(ValueError, match="fps"):
+        VirtualCameraSink(64, 48, 0, backend=TEST_BACKEND)
+
+
+# ----------------------------------------------------------------------------------- recorder
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_recorder_writes_rgb_frames(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    with RecorderSink(path, 64, 48, 25) as rec:
+        assert not rec.paced
+        for _ in range(5):
+            rec.send(_frame(rgb=(220, 20, 20)))  # red
+        assert rec.frames_written == 5
+    rec.close()  # idempotent
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    assert len(frames) == 5
+    b, g, r = frames[2][24, 32].astype(int)
+    assert r > 180 and g < 60 and b < 60, (r, g, b)  # still red: converted once, correctly
+
+
+def test_recorder_errors_name_the_path(tmp_path):
+    with pytest.raises(ValueError, match="extension"):
+        RecorderSink(tmp_path / "out.gif", 64, 48, 25)
+    missing = tmp_path / "no" / "such" / "out.mp4"
+    with pytest.raises(SinkError, match=str(missing).replace("\\", "\\\\")):
+        RecorderSink(missing, 64, 48, 25)
+    with RecorderSink(tmp_path / "out.mp4", 64, 48, 25) as rec:
+        with pytest.raises(ValueError, match="frame shape"):
+            rec.send(_frame(10, 10))
+
+
+# ------------------------------------------------------------------------------------ preview
+
+
+def test_preview_keeps_the_newest_frame_read_only():
+    preview = PreviewSink(keep_input=True)
+    assert preview.latest() is None and preview.latest_input() is None
+    first, second, camera = _frame(rgb=(1, 2, 3)), _frame(rgb=(4, 5, 6)), _frame(rgb=(7, 8, 9))
+    preview.send(first)
+    preview.send(second, camera)
+    latest = preview.latest()
+    assert (latest == second).all() and preview.frames_received == 2
+    assert (preview.latest_input() == camera).all()
+    with pytest.raises(ValueError):
+        latest[0, 0, 0] = 0  # read-only
+    preview.close()
+    preview.close()
+    assert preview.latest() is None
+    preview.send(first)  # ignored once closed
+    assert preview.latest() is None
+
+
+def test_preview_is_thread_safe():
+    preview = PreviewSink()
+    frames = [_frame(rgb=(i, i, i)) for i in range(50)]
+    errors = []
+
+    def writer():
+        for f in frames * 20:
+            preview.send(f)
+
+    def reader():
+        for _ in range(2000):
+            latest = preview.latest()
+            if latest is not None and not (latest == latest[0, 0]).all():
+                errors.append("torn frame")
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert preview.frames_received == 1000

@@ -1,0 +1,7 @@
+"""``python -m vcam``: the ``phnet-cam`` command line."""
+
+import sys
+
+from vcam.cli import main
+
+sys.exit(main())

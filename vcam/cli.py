@@ -1,0 +1,592 @@
+"""``phnet-cam``: the demo, the live virtual camera, video files, and the benchmark.
+
+    phnet-cam demo      built-in portrait -> phnet-demo.mp4 + phnet-demo.png, stage timings
+    phnet-cam run       webcam -> virtual camera "PHNet Camera", until Ctrl-C
+    phnet-cam process   IN video -> OUT video, every frame
+    phnet-cam bench     per-stage ms and FPS at 640x480 and 1280x720, as a Markdown table
+
+Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
+A setting out of range, a missing camera or no virtual camera device is reported in one line on
+stderr with exit code 2; Ctrl-C stops ``run`` cleanly with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vcam.config import HARMONISE_MODES, BackgroundConfig, HarmoniseConfig
+from vcam.pipeline import PipelineConfig
+from vcam.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger(__name__)
+
+PROG = "phnet-cam"
+DEMO_VIDEO = "phnet-demo.mp4"
+DEMO_PICTURE = "phnet-demo.png"
+BENCH_SIZES = ((640, 480), (1280, 720))
+BENCH_MODES = ("off", "colortransfer", "phnet")
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix (a setting, a file, a device): shown as one line, exit 2."""
+
+
+# ------------------------------------------------------------------------------ argument types
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size must be WIDTHxHEIGHT, e.g. 640x480, got {text!r}"
+        ) from None
+    return w, h
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def background_from_arg(value: str, base: BackgroundConfig | None = None) -> BackgroundConfig:
+    """``--background``: ``blur``, ``none``, ``color`` or ``color:R,G,B``, a bundled picture's
+    name (``dune``, ``storm``, ``meadow``), or an image or video file."""
+    from vcam.images import BACKGROUND_PATHS
+
+    base = base if base is not None else BackgroundConfig()
+    key = value.strip()
+    if key.lower() in ("blur", "none"):
+        return dataclasses.replace(base, kind=key.lower(), path="")
+    if key.lower() == "color" or key.lower().startswith("color:"):
+        color = base.color
+        if ":" in key:
+            try:
+                color = tuple(int(c) for c in key.split(":", 1)[1].split(","))
+            except ValueError:
+                raise UserError(
+                    f"--background color:R,G,B needs three integers in [0, 255], got {value!r}"
+                ) from None
+        return dataclasses.replace(base, kind="color", path="", color=color)
+    if key.lower() in BACKGROUND_PATHS:
+        return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
+    kind = "video" if Path(key).suffix.lower() in VIDEO_SUFFIXES else "image"
+    return dataclasses.replace(base, kind=kind, path=key)
+
+
+# --------------------------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="PHNet Camera: a virtual camera that harmonises you to your background.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v: info, -vv: debug)")
+    stages = argparse.ArgumentParser(add_help=False)
+    stages.add_argument("--config", metavar="FILE", help="settings file (TOML); flags override it")
+    stages.add_argument(
+        "--background", metavar="PATH|blur|color|none",
+        help="background: an image or video file, a bundled picture (dune, storm, meadow), "
+        "blur, none, color or color:R,G,B",
+    )
+    stages.add_argument("--mode", choices=HARMONISE_MODES,
+                        help="harmonisation (phnet falls back to colour transfer without a model)")
+    stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser("demo", parents=[common, stages],
+                          help="run the built-in demo into phnet-demo.mp4 and phnet-demo.png")
+    demo.add_argument("--frames", type=_positive_int, default=90, help="frames (default 90)")
+    demo.add_argument("--size", type=_size, default=(640, 480), metavar="WxH",
+                      help="frame size (default 640x480)")
+    demo.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
+                      help="output folder (default: the current one)")
+
+    run = sub.add_parser("run", parents=[common, stages],
+                         help="webcam to the virtual camera, until Ctrl-C")
+    run.add_argument("--camera", metavar="INDEX|PATH",
+                     help="camera index or device (default 0), a video file, or 'demo'")
+    run.add_argument("--size", type=_size, metavar="WxH", help="camera size (default 640x480)")
+    run.add_argument("--fps", type=_number, help="camera frame rate (default 30)")
+    run.add_argument("--mirror", action="store_true", default=None, help="flip horizontally")
+    run.add_argument("--no-harmonise", action="store_true", help="same as --mode off")
+    run.add_argument("--device", metavar="NAME",
+                     help="virtual camera device (default: the first available)")
+    run.add_argument("--backend", metavar="NAME",
+                     help="pyvirtualcam backend (default: each available in turn)")
+    run.add_argument("--no-person", choices=("background", "frame"), default="background",
+                     help="show the background (default) or the camera picture when nobody is "
+                     "in the frame")
+
+    process = sub.add_parser("process", parents=[common, stages],
+                             help="a video file through the pipeline into a video file")
+    process.add_argument("input", type=Path, metavar="IN", help="input video file")
+    process.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4 or .avi)")
+    process.add_argument("--frames", type=_positive_int, help="stop after this many frames")
+
+    bench = sub.add_parser("bench", parents=[common],
+                           help="per-stage ms and FPS at 640x480 and 1280x720")
+    bench.add_argument("--frames", type=_positive_int, default=60,
+                       help="frames measured per row (default 60)")
+    bench.add_argument("--model", metavar="PATH", help="PHNet checkpoint to time")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The config file (or the defaults), then every flag that was given.
+
+    Raises:
+        UserError: a flag's value is refused (the message names the setting and its range).
+        SettingsError: the config file is refused.
+    """
+    try:
+        return _merge_settings(args)
+    except SettingsError:
+        raise
+    except ValueError as exc:  # the configs' checks name the field and the allowed range
+        raise UserError(str(exc)) from exc
+
+
+def _merge_settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config) if getattr(args, "config", None) else Settings()
+    camera, background, harmonise = settings.camera, settings.background, settings.harmonise
+    if getattr(args, "camera", None) is not None:
+        camera = dataclasses.replace(camera, device=args.camera)
+    if getattr(args, "size", None) is not None:
+        camera = dataclasses.replace(camera, width=args.size[0], height=args.size[1])
+    if getattr(args, "fps", None) is not None:
+        camera = dataclasses.replace(camera, fps=args.fps)
+    if getattr(args, "mirror", None):
+        camera = dataclasses.replace(camera, mirror=True)
+    if getattr(args, "background", None) is not None:
+        background = background_from_arg(args.background, background)
+    if getattr(args, "mode", None) is not None:
+        harmonise = dataclasses.replace(harmonise, mode=args.mode)
+    if getattr(args, "no_harmonise", False):
+        harmonise = dataclasses.replace(harmonise, mode="off")
+    if getattr(args, "model", None) is not None:
+        harmonise = dataclasses.replace(harmonise, model=args.model)
+    return dataclasses.replace(settings, camera=camera, background=background,
+                               harmonise=harmonise)
+
+
+def _pipeline_config(settings: Settings, **extra) -> PipelineConfig:
+    try:
+        return PipelineConfig(camera=settings.camera, mask=settings.mask,
+                              background=settings.background, harmonise=settings.harmonise,
+                              **extra)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "fix a setting, a file or a device", not "bug"."""
+    from vcam.backgrounds import BackgroundError
+    from vcam.sinks import SinkError
+    from vcam.sources import SourceError
+
+    from vcam.harmonise_stage import HarmoniseError
+
+    return (UserError, SettingsError, SourceError, SinkError, BackgroundError, HarmoniseError,
+            FileNotFoundError)
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``phnet-cam`` with ``argv`` (default: the command line); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    commands = {"demo": cmd_demo, "run": cmd_run, "process": cmd_process, "bench": cmd_bench}
+    try:
+        user_errors = _user_errors()
+        try:
+            return commands[args.command](args)
+        except user_errors as exc:
+            return _fail(exc)
+    except KeyboardInterrupt:
+        # Ctrl-C outside run's loop (while loading, say): nothing was left running.
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(exc: BaseException) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__  # always one line
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    logger.debug("details", exc_info=exc)
+    return EXIT_USAGE
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vcam.demo_source import DemoSource, DemoSourceConfig
+    from vcam.pipeline import FrameResult, Pipeline
+    from vcam.sinks import RecorderSink
+
+    settings = _settings(args)
+    width, height = args.size
+    settings = dataclasses.replace(
+        settings, camera=dataclasses.replace(settings.camera, width=width, height=height)
+    )
+    fps = settings.camera.fps
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video_path, picture_path = out_dir / DEMO_VIDEO, out_dir / DEMO_PICTURE
+
+    source = DemoSource(DemoSourceConfig(width=width, height=height, fps=fps,
+                                         frames=args.frames, realtime=False, seed=0))
+    recorder = RecorderSink(video_path, width, height, fps)
+    middle = args.frames // 2
+    kept: dict[str, FrameResult] = {}
+
+    def keep(index: int, result: FrameResult) -> None:
+        if index == middle:
+            kept["middle"] = result
+
+    try:
+        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
+    except BaseException:
+        source.close()
+        _discard(recorder)
+        raise
+    with pipeline:
+        info = pipeline.harmonise_info()
+        start = time.perf_counter()
+        count = pipeline.run_offline(on_frame=keep)
+        elapsed = time.perf_counter() - start
+        table = pipeline.stats.format_table()
+    result = kept.get("middle")
+    if result is not None:
+        _write_png(picture_path, _panels(result, _method_label(info)))
+
+    print(f"PHNet Camera demo: {count} frames at {width}x{height} in {elapsed:.1f} s "
+          f"({count / elapsed:.1f} fps end to end, one frame at a time)")
+    print(f"harmonisation: {_describe_harmonisation(info)}")
+    print(table)
+    print(f"wrote {video_path}")
+    if result is not None:
+        print(f"wrote {picture_path} (camera | composite | harmonised, frame {middle})")
+    return 0
+
+
+def _discard(recorder) -> None:
+    """Close a recorder that never got a frame and remove its empty file."""
+    recorder.close()
+    if recorder.frames_written == 0:
+        recorder.path.unlink(missing_ok=True)
+
+
+def _method_label(info: dict) -> str:
+    method = str(info.get("method", "?"))
+    return {"colortransfer": "colour transfer", "phnet": "PHNet", "off": "off"}.get(method, method)
+
+
+def _describe_harmonisation(info: dict) -> str:
+    """One honest line: what runs, where, and why it is not PHNet when PHNet was asked for."""
+    method = info.get("method")
+    if method == "off":
+        return "off (the plain composite)"
+    if method == "phnet":
+        text = (f"PHNet {info.get('config', '?')} on {info.get('backend', '?')} "
+                f"{info.get('device', '?')} {info.get('dtype', '')}".rstrip())
+        text += f", {info.get('resolution', '?')} px, checkpoint {info.get('checkpoint', '?')}"
+    elif method == "colortransfer":
+        text = "colour transfer (Reinhard, masked, in Lab)"
+    else:
+        text = str(method)
+    if info.get("mode") == "phnet" and method != "phnet":
+        text += f", NOT PHNet: {info.get('fallback', 'PHNet could not run')}"
+    if "momentum" in info:
+        text += f"; temporal momentum {info['momentum']}"
+    if info.get("strength", 1.0) != 1.0:
+        text += f"; strength {info['strength']}"
+    return text
+
+
+def _panels(result, harmonised_label: str) -> np.ndarray:
+    """camera | composite | harmonised, side by side, each with a label bar above it."""
+    panels = [
+        (result.frame, "camera"),
+        (result.composite, "composite"),
+        (result.output, f"harmonised ({harmonised_label})"),
+    ]
+    height, width = result.frame.shape[:2]
+    bar = max(24, height // 16)
+    gap = max(4, width // 160)
+    canvas = np.full((height + bar, 3 * width + 2 * gap, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = bar / 40.0
+    thickness = max(1, round(bar / 24))
+    for i, (image, label) in enumerate(panels):
+        x = i * (width + gap)
+        canvas[bar:, x : x + width] = image
+        (_, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
+        cv2.putText(canvas, label, (x + bar // 3, (bar + text_h) // 2), font, scale,
+                    (20, 20, 20), thickness, cv2.LINE_AA)
+    return canvas
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise UserError(f"cannot encode {path}")
+    # tofile instead of imwrite: imwrite cannot open non-ASCII paths on Windows.
+    data.tofile(str(path))
+
+
+# ---------------------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vcam.pipeline import Pipeline
+    from vcam.sinks import VirtualCameraSink
+    from vcam.sources import open_source
+
+    settings = _settings(args)
+    config = _pipeline_config(settings, no_person=args.no_person)
+    source = open_source(settings.camera.device, settings.camera)
+    try:
+        sink = VirtualCameraSink(source.width, source.height, source.fps or settings.camera.fps,
+                                 device=args.device, backend=args.backend)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        pipeline = Pipeline(source, [sink], config)
+    except BaseException:
+        source.close()
+        sink.close()
+        raise
+
+    stop = threading.Event()
+    previous = _on_sigterm(stop)
+    try:
+        with pipeline:
+            pipeline.start()
+            print(f"PHNet Camera running: {source.width}x{source.height} at "
+                  f"{pipeline.output_fps:.3g} fps to {sink.device} "
+                  f"(harmonisation: {_describe_harmonisation(pipeline.harmonise_info())}). "
+                  "Ctrl-C stops.", flush=True)
+            last_report = time.perf_counter()
+            while pipeline.running and not stop.wait(0.25):
+                if time.perf_counter() - last_report >= 10.0:
+                    last_report = time.perf_counter()
+                    print(_status_line(pipeline.stats.snapshot()), flush=True)
+    except KeyboardInterrupt:
+        pass  # leaving the with block stopped the pipeline
+    finally:
+        _restore_sigterm(previous)
+    print(pipeline.stats.format_table())
+    if pipeline.error is not None:
+        print(f"{PROG}: error: the pipeline stopped: {type(pipeline.error).__name__}: "
+              f"{' '.join(str(pipeline.error).split())}", file=sys.stderr)
+        return 1
+    print("stopped")
+    return 0
+
+
+def _status_line(snap: dict) -> str:
+    fps = snap["fps"]
+    lat = snap["latency"]["median_ms"]
+    counters = snap["counters"]
+
+    def rate(name: str) -> str:
+        value = fps.get(name)
+        return "-" if value is None else f"{value:.1f}"
+
+    return (f"processed {rate('processed')} fps, sent {rate('sent')} fps, latency "
+            f"{'-' if lat is None else f'{lat:.0f}'} ms, dropped {counters.get('dropped', 0)}, "
+            f"resent {counters.get('resent', 0)}, errors {counters.get('errors', 0)}")
+
+
+def _on_sigterm(stop: threading.Event):
+    """SIGTERM (a service manager, ``kill``) stops like Ctrl-C; only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ------------------------------------------------------------------------------------ process
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from vcam.pipeline import Pipeline
+    from vcam.sinks import RecorderSink
+    from vcam.sources import VideoFileSource
+
+    settings = _settings(args)
+    if args.input.resolve() == args.output.resolve():
+        raise UserError(f"the output {args.output} would overwrite the input")
+    source = VideoFileSource(args.input, loop=False, realtime=False)
+    try:
+        recorder = RecorderSink(args.output, source.width, source.height, source.fps)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
+    except BaseException:
+        source.close()
+        _discard(recorder)
+        raise
+    with pipeline:
+        info = pipeline.harmonise_info()
+        start = time.perf_counter()
+        count = pipeline.run_offline(args.frames)
+        elapsed = time.perf_counter() - start
+        table = pipeline.stats.format_table()
+    print(f"processed {count} frames of {args.input} at {source.width}x{source.height} in "
+          f"{elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps)")
+    print(f"harmonisation: {_describe_harmonisation(info)}")
+    print(table)
+    print(f"wrote {args.output}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    import phnet
+    from phnet.harmonizer import default_checkpoint
+
+    notes: list[str] = []
+    model = args.model
+    with tempfile.TemporaryDirectory(prefix="phnet-bench-") as tmp:
+        if model is None:
+            try:
+                model = str(default_checkpoint(torch.device("cpu")))
+            except FileNotFoundError:
+                # Speed does not depend on the weights' values: time an untrained network of
+                # the same architecture rather than nothing.
+                model = str(Path(tmp) / "phnet-lite-untrained.safetensors")
+                phnet.save(phnet.build("lite").eval(), model)
+                notes.append("PHNet row: no checkpoint is bundled, so these are the timings of "
+                             "a randomly initialised 'lite' network (untrained weights; speed "
+                             "does not depend on them, the pictures would be meaningless).")
+        rows = []
+        for width, height in BENCH_SIZES:
+            for mode in BENCH_MODES:
+                harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "")
+                rows.append(_bench_one(width, height, harmonise, args.frames))
+                print(f"  {width}x{height} {mode}: {rows[-1]['fps']:.1f} fps", file=sys.stderr,
+                      flush=True)
+    print(_bench_table(rows))
+    print()
+    print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
+          "frames / time in process_one (one frame at a time, the demo source's rendering "
+          "excluded; the live pipeline overlaps capture and sending with processing). "
+          f"torch threads: {torch.get_num_threads()}.")
+    for note in notes:
+        print(note)
+    return 0
+
+
+_BENCH_STAGES = ("segmentation", "mask", "background", "composite", "harmonise")
+
+
+def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int) -> dict:
+    from vcam.demo_source import DemoSource, DemoSourceConfig
+    from vcam.pipeline import Pipeline
+
+    warmup = 5
+    source = DemoSource(DemoSourceConfig(width=width, height=height, frames=frames + warmup,
+                                         realtime=False, seed=0))
+    settings = dataclasses.replace(Settings(), harmonise=harmonise)
+    with Pipeline(source, [], _pipeline_config(settings)) as pipeline:
+        info = pipeline.harmonise_info()
+        busy = 0.0
+        done = 0
+        for index, (frame, t) in enumerate(source):
+            start = time.perf_counter()
+            pipeline.process_one(frame, t)
+            if index == warmup - 1:
+                pipeline.stats.reset()
+            elif index >= warmup:
+                busy += time.perf_counter() - start
+                done += 1
+        snap = pipeline.stats.snapshot()
+    stages = {name: snap["stages"].get(name, {}).get("median_ms") for name in _BENCH_STAGES}
+    return {
+        "size": f"{width}x{height}",
+        "harmonisation": _bench_label(harmonise.mode, info),
+        "stages": stages,
+        "total": sum(v for v in stages.values() if v is not None),
+        "fps": done / busy if busy > 0 else float("nan"),
+    }
+
+
+def _bench_label(mode: str, info: dict) -> str:
+    if mode == "off":
+        return "off"
+    label = _method_label(info)
+    if mode == "phnet" and info.get("config"):
+        label += f" {info['config']}"
+        if info.get("resolution"):
+            label += f" @{info['resolution']}"
+    return label
+
+
+def _bench_table(rows: list[dict]) -> str:
+    head = ["size", "harmonisation", *_BENCH_STAGES, "total ms", "FPS"]
+    align = ["---"] * 2 + ["---:"] * (len(head) - 2)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for row in rows:
+        cells = [row["size"], row["harmonisation"]]
+        cells += ["-" if v is None else f"{v:.1f}" for v in row["stages"].values()]
+        cells += [f"{row['total']:.1f}", f"{row['fps']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
