@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="harmonisation (phnet falls back to colour transfer without a model)")
     stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
 
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("panel", help="open the control panel (the default with no command); "
+                   "panel --help lists its options", add_help=False)
 
     demo = sub.add_parser("demo", parents=[common, stages],
                           help="run the built-in demo into phnet-demo.mp4 and phnet-demo.png")
@@ -225,7 +227,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``phnet-cam`` with ``argv`` (default: the command line); returns the exit code."""
+    """Run ``phnet-cam`` with ``argv`` (default: the command line); returns the exit code.
+
+    No command, or ``panel``, opens the Qt control panel (its own options follow ``panel``).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] == "panel":
+        from vcam.panel import main as panel_main
+
+        return panel_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)

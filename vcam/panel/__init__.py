@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="settings file (default: settings.toml in the user's config "
                         "folder); the panel's own preferences are kept beside it")
     parser.add_argument("--camera", metavar="INDEX|PATH|demo",
-                        help="start with this source instead of the saved one")
+                        help="start with this source (it becomes the saved one): demo, a camera "
+                        "index or device, or a video file")
     parser.add_argument("--no-tray", action="store_true", help="no tray icon")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v: info, -vv: debug)")

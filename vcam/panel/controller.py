@@ -89,6 +89,7 @@ class PipelineController(QObject):
         self._vcam_want = False
         self._restart = False
         self._dirty = True
+        self._working = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._vcam_device = vcam_device
@@ -156,13 +157,9 @@ class PipelineController(QObject):
 
     @property
     def busy(self) -> bool:
-        """The worker has wishes it has not applied yet."""
+        """The worker has wishes it has not finished applying."""
         with self._cond:
-            return self._dirty
-
-    def wanted(self, section: str) -> Any:
-        with self._cond:
-            return self._want[section]
+            return self._dirty or self._working
 
     def preview_frames(self) -> tuple[int, np.ndarray | None, np.ndarray | None]:
         """(frames received, newest output, its camera frame); frames are read-only."""
@@ -216,11 +213,15 @@ class PipelineController(QObject):
                 if self._stopping:
                     return
                 self._dirty = False
+                self._working = True
             try:
                 self._reconcile()
             except Exception as exc:  # noqa: BLE001 - the worker must survive a bad wish
                 logger.exception("applying the panel's settings failed")
                 self.message.emit(f"Could not apply the settings: {type(exc).__name__}: {exc}")
+            finally:
+                with self._cond:
+                    self._working = False
 
     def _effective(self, want: dict[str, Any], effect: bool) -> tuple[Any, Any]:
         if effect:

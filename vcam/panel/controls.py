@@ -325,7 +325,6 @@ class CameraControls(_ConfigGroup):
         self.note = QLabel("The camera may deliver another size or rate than asked for; "
                            "the status line shows what it delivers.")
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: palette(mid);")
         source_row = QHBoxLayout()
         source_row.addWidget(self.source, 1)
         source_row.addWidget(self.refresh_button)
@@ -412,9 +411,10 @@ def setup_steps(system: str | None = None) -> str:
         return (
             "<b>No virtual camera device found.</b> The preview keeps working; to send the "
             f"picture to video calls as “{CAMERA_NAME}”:<br>"
-            "1. install v4l2loopback (Debian/Ubuntu: <code>sudo apt install "
-            "v4l2loopback-dkms</code>; Fedora: <code>sudo dnf install v4l2loopback</code>)<br>"
-            f"2. create the device:<br><code>{_html(MODPROBE_COMMAND)}</code><br>"
+            "1. install v4l2loopback, e.g. <code style='white-space: pre'>sudo apt install "
+            "v4l2loopback-dkms</code><br>"
+            f"2. create the device:<br><code style='white-space: pre'>"
+            f"{_html(MODPROBE_COMMAND)}</code><br>"
             "3. press <i>Start</i> again."
         )
     return (f"<b>No virtual camera device found.</b> The preview keeps working. To send the "
@@ -451,19 +451,16 @@ class VirtualCameraControls(QFrame):
         self.copy_button.setToolTip("Copy the modprobe command to the clipboard")
         self.copy_button.clicked.connect(
             lambda: QGuiApplication.clipboard().setText(MODPROBE_COMMAND))
-        self.hint_box = QWidget()
-        hint_layout = QHBoxLayout(self.hint_box)
-        hint_layout.setContentsMargins(0, 0, 0, 0)
-        hint_layout.addWidget(self.hint, 1)
-        hint_layout.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignBottom)
-        self.hint_box.hide()
+        self.copy_button.hide()
+        self.hint.hide()  # the setup steps: shown only when there is no device
         top = QHBoxLayout()
         top.addWidget(self.button)
         top.addWidget(self.state_label, 1)
+        top.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
-        layout.addWidget(self.hint_box)
+        layout.addWidget(self.hint)
 
     def _on_button(self, on: bool) -> None:
         self.button.setText("Stop virtual camera" if on else "Start virtual camera")
@@ -481,7 +478,8 @@ class VirtualCameraControls(QFrame):
     def show_state(self, state: VirtualCameraState) -> None:
         if state.active:
             self.set_on(True)
-            self.hint_box.hide()
+            self.hint.hide()
+            self.copy_button.hide()
             self.state_label.setText(
                 f"Sending to {state.device or CAMERA_NAME} · {state.width}×{state.height} · "
                 f"{state.fps:.3g} fps · {state.frames_sent} frames sent")
@@ -497,7 +495,7 @@ class VirtualCameraControls(QFrame):
                                   f"{_html(state.error)}")
                 self.copy_button.hide()
             self.hint.setToolTip(state.error)
-            self.hint_box.show()
+            self.hint.show()
             return
         if not self.button.isChecked():
             self.state_label.setText("Virtual camera: off")

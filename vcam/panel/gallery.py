@@ -298,7 +298,10 @@ class BackgroundGallery(QWidget):
         if config.kind == "color":
             return self._color_item
         path = config.path or str(next(iter(BACKGROUND_PATHS.values())))
-        return self._items_by_path.get(path_key(path)) or self._add_file(Path(path), None)
+        item = self._items_by_path.get(path_key(path))
+        if item is None and Path(path).is_file():  # chosen on the command line, say
+            item = self._add_file(Path(path), None)
+        return item
 
     @property
     def user_paths(self) -> tuple[str, ...]:

@@ -94,14 +94,16 @@ def load_settings_or_defaults(path: str | os.PathLike) -> Loaded:
     except FileNotFoundError:
         return Loaded(Settings(), existed=False)
     except SettingsError as exc:
-        return _unusable(path, exc, Settings())
+        return _moved_aside(path, exc)
     except OSError as exc:  # unreadable (permissions): keep the file, say so, use defaults
         logger.warning("cannot read settings %s: %s", path, exc)
         return Loaded(Settings(), existed=True,
                       notice=f"Cannot read the settings file {path} ({exc}); using defaults.")
 
 
-def _unusable(path: Path, exc: Exception, defaults):
+def _moved_aside(path: Path, exc: Exception) -> Loaded:
+    """Move an unusable settings file aside; the defaults, and what to tell the user."""
+    defaults = Settings()
     reason = " ".join(str(exc).split())
     try:
         moved = move_aside(path)

@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         banner_layout.addWidget(self.banner_label, 1)
         banner_layout.addWidget(banner_close, 0, Qt.AlignmentFlag.AlignTop)
         self.banner.hide()
+        self.statusBar()  # there from the start, so the layout does not jump at a message
 
         self.rates_label = QLabel("starting…")
         self.harmoniser_label = QLabel(describe_harmoniser({}))
@@ -241,6 +242,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
+        splitter.setSizes([620, 380])
         self.setCentralWidget(splitter)
         self.resize(1000, 640)
         if self.prefs.geometry:
@@ -403,6 +405,8 @@ class MainWindow(QMainWindow):
             self._send(section, config)
 
     def _send(self, section: str, config) -> None:
+        if section == "camera":
+            self.preview.set_placeholder("Opening the camera…")
         self._sent[section] = config
         self.controller.set_section(section, config)
 
