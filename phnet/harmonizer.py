@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .checkpoint import load as load_checkpoint
 from .config import PHNetConfig
-from .guided_upsample import guided_upsample
+from .guided_upsample import apply_affine, fit_affine
 from .network import PHNet, check_size
 from .runners import OrtRunner, TorchRunner, resolve_device
 
@@ -88,7 +88,13 @@ class Harmonizer:
         radius: int = 2,
         eps: float = 1e-3,
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
+        network_every: int = 1,
     ):
+        if network_every < 1:
+            raise ValueError(f"network_every must be >= 1, got {network_every}")
+        self.network_every = network_every
+        self._coeffs: Tensor | None = None
+        self._since_network = 0
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
         for name, value in (("momentum", momentum), ("fg_momentum", fg_momentum)):
@@ -114,6 +120,7 @@ class Harmonizer:
         momentum: float = DEFAULT_MOMENTUM,
         threads: int | None = None,
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
+        network_every: int = 1,
     ) -> "Harmonizer":
         """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
 
@@ -121,6 +128,9 @@ class Harmonizer:
         ``cpu`` or ``cuda[:N]``. ``backend``: ``auto`` (PyTorch), ``torch`` or ``onnxruntime``.
         ``resolution``: long side of the network input (default: the config's). ``momentum`` and
         ``fg_momentum``: EMA weights of this frame's background and foreground PN statistics.
+        ``network_every``: run the network on every k-th frame only and apply the last fitted
+        colour model to the frames between (the full-resolution cost is then a few
+        multiply-adds per pixel on k - 1 of k frames).
         """
         dev = resolve_device(device)
         path = Path(path) if path is not None else default_checkpoint(dev)
@@ -143,11 +153,13 @@ class Harmonizer:
             else:
                 runner = TorchRunner(model, dev)
         res = resolution or (config.work_resolution if config else 256)
-        return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum)
+        return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
+                   network_every=network_every)
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
         self._state = None
+        self._coeffs = None
 
     def info(self) -> dict:
         """What actually runs: method, config, backend, device, dtype, resolution, momentum."""
@@ -158,6 +170,7 @@ class Harmonizer:
             "resolution": self.resolution,
             "momentum": self.momentum,
             "fg_momentum": self.fg_momentum,
+            "network_every": self.network_every,
         }
         d.update(self.runner.info())
         return d
@@ -177,12 +190,16 @@ class Harmonizer:
 
     def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
         """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
-        h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
-        low_in = F.interpolate(comp, size=(h, w), mode="area")
-        low_mask = F.interpolate(mask, size=(h, w), mode="area")
-        momenta = (self.fg_momentum, self.momentum)
-        low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
-        up = guided_upsample(low_in, low_out.to(comp.device), comp, self.radius, self.eps)
+        self._since_network += 1
+        if self._coeffs is None or self._since_network >= self.network_every:
+            h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
+            low_in = F.interpolate(comp, size=(h, w), mode="area")
+            low_mask = F.interpolate(mask, size=(h, w), mode="area")
+            momenta = (self.fg_momentum, self.momentum)
+            low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
+            self._coeffs = fit_affine(low_in, low_out.to(comp.device), self.radius, self.eps)
+            self._since_network = 0
+        up = apply_affine(self._coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
 
     def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:

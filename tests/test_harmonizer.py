@@ -126,3 +126,28 @@ def test_batch_path_matches_the_network(checkpoint):
     with torch.no_grad():
         ref = phnet.load(checkpoint)(images, masks).image
     assert torch.allclose(h.harmonize_batch(images, masks), ref, atol=1e-6)
+
+
+def test_network_every_k_frames_reuses_the_colour_model(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", network_every=3)
+    calls = []
+
+    class Counting:
+        def __init__(self, runner):
+            self.runner, self.device = runner, runner.device
+
+        def __call__(self, *args):
+            calls.append(1)
+            return self.runner(*args)
+
+    h.runner = Counting(h.runner)
+    frame, mask = frame_and_mask()
+    outs = [h(frame, mask) for _ in range(7)]
+    assert len(calls) == 3  # frames 1, 4 and 7
+    assert np.array_equal(outs[1], outs[0])  # same frame, same colour model
+    assert np.array_equal(outs[1][mask == 0], frame[mask == 0])
+    h.reset()
+    h(frame, mask)
+    assert len(calls) == 4  # a reset refits at once
+    with pytest.raises(ValueError, match="network_every"):
+        phnet.Harmonizer.load(checkpoint, device="cpu", network_every=0)

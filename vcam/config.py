@@ -135,6 +135,7 @@ class HarmoniseConfig:
             1 = no temporal smoothing.
         resolution: long side of the network input, 0 (the model's default) or a multiple of 8
             in [64, 2048].
+        network_every: run PHNet on every k-th frame (1..30) and reuse its colour model between.
     """
 
     mode: str = "phnet"
@@ -144,9 +145,11 @@ class HarmoniseConfig:
     strength: float = 1.0
     momentum: float = 0.2
     resolution: int = 0
+    network_every: int = 1
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)
+        _integer(self, "network_every", 1, 30)
         _text(self, "model")
         _choice(self, "backend", HARMONISE_BACKENDS)
         device = _text(self, "device")

@@ -36,7 +36,7 @@ class Harmoniser(Protocol):
 
 
 # Settings that need a new harmoniser when they change; strength and momentum do not.
-_BUILD_FIELDS = ("mode", "model", "backend", "device", "resolution")
+_BUILD_FIELDS = ("mode", "model", "backend", "device", "resolution", "network_every")
 
 
 @dataclass
@@ -191,6 +191,7 @@ def _build(config: HarmoniseConfig) -> _Active:
             backend=config.backend,
             resolution=config.resolution or None,
             momentum=config.momentum,
+            network_every=config.network_every,
         )
     except FileNotFoundError as exc:
         if config.model:
