@@ -36,7 +36,14 @@ PROG = "phnet-cam"
 DEMO_VIDEO = "phnet-demo.mp4"
 DEMO_PICTURE = "phnet-demo.png"
 BENCH_SIZES = ((640, 480), (1280, 720))
-BENCH_MODES = ("off", "colortransfer", "phnet")
+BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
+    ("off", {}),
+    ("colortransfer", {}),
+    ("phnet", {"backend": "torch"}),
+    ("phnet", {"backend": "onnxruntime"}),
+    ("phnet", {"backend": "torch", "network_every": 3}),
+)
+"""Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 EXIT_USAGE = 2
 
@@ -525,11 +532,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              "does not depend on them, the pictures would be meaningless).")
         rows = []
         for width, height in BENCH_SIZES:
-            for mode in BENCH_MODES:
-                harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "")
+            for mode, fields in BENCH_VARIANTS:
+                harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "",
+                                            **fields)
                 rows.append(_bench_one(width, height, harmonise, args.frames))
-                print(f"  {width}x{height} {mode}: {rows[-1]['fps']:.1f} fps", file=sys.stderr,
-                      flush=True)
+                print(f"  {width}x{height} {rows[-1]['harmonisation']}: {rows[-1]['fps']:.1f} fps",
+                      file=sys.stderr, flush=True)
     print(_bench_table(rows))
     print()
     print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
@@ -583,6 +591,9 @@ def _bench_label(mode: str, info: dict) -> str:
         label += f" {info['config']}"
         if info.get("resolution"):
             label += f" @{info['resolution']}"
+        label += f" {info.get('backend', '')}"
+        if info.get("network_every", 1) > 1:
+            label += f", network every {info['network_every']} frames"
     return label
 
 
