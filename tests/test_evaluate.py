@@ -155,8 +155,12 @@ def test_cli_on_a_generated_data_set(tmp_path, nano_ckpt):
     out_json, out_md = tmp_path / "res.json", tmp_path / "res.md"
     code = eval_main(["--data-kind", "iharmony4", "--data-root", str(root), "--split", "test", "--size", "32",
                       "--checkpoint", str(nano_ckpt), "--device", "cpu", "--json", str(out_json),
-                      "--markdown", str(out_md), "--no-progress"])
+                      "--markdown", str(out_md), "--no-progress", "--grid", str(tmp_path / "g.png"),
+                      "--grid-count", "3"])
     assert code == 0
+    grid = cv2.imread(str(tmp_path / "g.png"))
+    # three rows under a label band; composite, colour transfer, phnet and real, 192 px tiles
+    assert grid is not None and grid.shape[:2] == (3 * 192 + 22, 4 * 192)
     data = json.loads(out_json.read_text())
     assert list(data["methods"]) == ["composite", "colortransfer", "phnet"]
     assert data["metric"]["peak"] == "target-max" and data["metric"]["fmse"] == "idih"

@@ -320,6 +320,8 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--markdown", help="write the Markdown report here (it is also logged)")
     o.add_argument("--json", help="write the results as JSON here")
     o.add_argument("--per-image", action="store_true", help="keep per-image metrics in the JSON")
+    o.add_argument("--grid", help="write a PNG grid of examples here (composite | methods | real)")
+    o.add_argument("--grid-count", type=int, default=6, help="examples in the grid (default 6)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -459,6 +461,11 @@ def eval_main(argv: list[str] | None = None) -> int:
         log.error("phnet-eval: %s", exc)
         return 2
     _write_outputs(args, format_markdown(res), res.to_dict())
+    if args.grid:
+        from .grid import example_grid
+
+        picks = evenly_spaced(len(dataset), args.grid_count)
+        log.info("wrote %s", example_grid(dataset, methods, picks, args.grid))
     return 0
 
 
