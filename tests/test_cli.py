@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_sinks import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend, register_stand_ins
+from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
 from vcam.cli import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, main
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig
@@ -24,12 +24,7 @@ from vcam.sinks import MODPROBE_COMMAND
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _backends():
-    register_stand_ins()
-    FakeBackend.instances.clear()
-    yield
-    FakeBackend.instances.clear()
+pytestmark = pytest.mark.usefixtures("virtual_backends")
 
 
 @pytest.fixture(scope="module")

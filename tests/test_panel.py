@@ -22,12 +22,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QColor, QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from test_sinks import (  # noqa: E402
-    NO_DEVICE_BACKEND,
-    TEST_BACKEND,
-    FakeBackend,
-    register_stand_ins,
-)
+from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend  # noqa: E402
 
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig, MaskConfig  # noqa: E402
 from vcam.images import BACKGROUND_PATHS  # noqa: E402
@@ -42,12 +37,7 @@ WAIT_MS = 15000
 SMALL = CameraConfig(device="demo", width=320, height=240, fps=30.0)
 
 
-@pytest.fixture(autouse=True)
-def _stand_ins():
-    register_stand_ins()
-    FakeBackend.instances.clear()
-    yield
-    FakeBackend.instances.clear()
+pytestmark = pytest.mark.usefixtures("virtual_backends")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_sinks import TEST_BACKEND, FakeBackend, register_stand_ins
+from standins import TEST_BACKEND, FakeBackend
 
 from vcam.backgrounds import BackgroundError
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig, MaskConfig
@@ -29,12 +29,7 @@ W, H, FPS = 320, 240, 30.0
 GREEN = (10, 200, 30)
 
 
-@pytest.fixture(autouse=True)
-def _backends():
-    register_stand_ins()
-    FakeBackend.instances.clear()
-    yield
-    FakeBackend.instances.clear()
+pytestmark = pytest.mark.usefixtures("virtual_backends")
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,11 @@ Written from the paper and the documented choices of ``phnet/pn.py`` / ``phnet/s
 from __future__ import annotations
 
 import math
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-try:
-    import phnet  # noqa: F401
-except ModuleNotFoundError:  # the package is not installed in the venv: use the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from phnet.pn import PatchNorm, StatsState, smooth_stats
 from phnet.stats import MIN_WEIGHT, STD_EPS
@@ -37,13 +30,7 @@ RTOL = 1e-4
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (and noise on a shared machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 PARAM_NAMES = ["w0", "w1", "w2", "gamma0", "gamma1", "gamma2", "alpha", "beta"]
 
 

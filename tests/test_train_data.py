@@ -24,13 +24,7 @@ from train.make_ffhqh import make_ffhqh_main
 from train.synthesis import MAX_FOREGROUND, MIN_FOREGROUND, synth_mask
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small tensors: a second thread only adds overhead (and contention on a busy machine).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _photo(seed: int, h: int = 72, w: int = 96) -> np.ndarray:

@@ -279,7 +279,7 @@ def _setup_logging(verbose: int) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from vcam.demo_source import DemoSource, DemoSourceConfig
-    from vcam.pipeline import FrameResult, Pipeline
+    from vcam.pipeline import FrameResult
     from vcam.sinks import RecorderSink
 
     settings = _settings(args)
@@ -302,18 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if index == middle:
             kept["middle"] = result
 
-    try:
-        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
-    except BaseException:
-        source.close()
-        _discard(recorder)
-        raise
-    with pipeline:
-        info = pipeline.harmonise_info()
-        start = time.perf_counter()
-        count = pipeline.run_offline(on_frame=keep)
-        elapsed = time.perf_counter() - start
-        table = pipeline.stats.format_table()
+    info, count, elapsed, table = _run_offline(source, recorder, settings, on_frame=keep)
     result = kept.get("middle")
     if result is not None:
         _write_png(picture_path, _panels(result, _method_label(info)))
@@ -326,6 +315,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if result is not None:
         print(f"wrote {picture_path} (camera | composite | harmonised, frame {middle})")
     return 0
+
+
+def _run_offline(source, recorder, settings: Settings, frames: int | None = None,
+                 on_frame=None) -> tuple[dict, int, float, str]:
+    """Every frame of ``source`` through the pipeline into ``recorder``, one at a time.
+
+    Returns the harmoniser's info, the frame count, the seconds it took and the stage table.
+    """
+    from vcam.pipeline import Pipeline
+
+    try:
+        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
+    except BaseException:
+        source.close()
+        _discard(recorder)
+        raise
+    with pipeline:
+        info = pipeline.harmonise_info()
+        start = time.perf_counter()
+        count = pipeline.run_offline(frames, on_frame=on_frame)
+        elapsed = time.perf_counter() - start
+        return info, count, elapsed, pipeline.stats.format_table()
 
 
 def _discard(recorder) -> None:
@@ -474,7 +485,6 @@ def _restore_sigterm(previous) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from vcam.pipeline import Pipeline
     from vcam.sinks import RecorderSink
     from vcam.sources import VideoFileSource
 
@@ -487,18 +497,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    try:
-        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
-    except BaseException:
-        source.close()
-        _discard(recorder)
-        raise
-    with pipeline:
-        info = pipeline.harmonise_info()
-        start = time.perf_counter()
-        count = pipeline.run_offline(args.frames)
-        elapsed = time.perf_counter() - start
-        table = pipeline.stats.format_table()
+    info, count, elapsed, table = _run_offline(source, recorder, settings, args.frames)
     print(f"processed {count} frames of {args.input} at {source.width}x{source.height} in "
           f"{elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps)")
     print(f"harmonisation: {_describe_harmonisation(info)}")
