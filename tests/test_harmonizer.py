@@ -151,3 +151,18 @@ def test_network_every_k_frames_reuses_the_colour_model(checkpoint):
     assert len(calls) == 4  # a reset refits at once
     with pytest.raises(ValueError, match="network_every"):
         phnet.Harmonizer.load(checkpoint, device="cpu", network_every=0)
+
+
+def test_half_precision_path_agrees_with_float32(checkpoint):
+    """The CUDA runner runs in float16 with float32 PN statistics; the same path on the CPU."""
+    from phnet.runners import TorchRunner
+
+    model = phnet.load(checkpoint)
+    full = phnet.Harmonizer(TorchRunner(model, torch.device("cpu")), model.config, 256)
+    half = phnet.Harmonizer(TorchRunner(phnet.load(checkpoint), torch.device("cpu"), half=True),
+                            model.config, 256)
+    assert half.info()["dtype"] == "float16"
+    frame, mask = frame_and_mask()
+    for _ in range(2):  # with state
+        diff = np.abs(full(frame, mask).astype(int) - half(frame, mask).astype(int))
+        assert diff.mean() < 1.0 and diff.max() <= 12
