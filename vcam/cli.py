@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=_positive_int, default=60,
                        help="frames measured per row (default 60)")
     bench.add_argument("--model", metavar="PATH", help="PHNet checkpoint to time")
+    bench.add_argument("--chart", type=Path, metavar="PNG",
+                       help="also draw the per-stage milliseconds as a bar chart (PNG)")
     return parser
 
 
@@ -538,6 +540,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 print(f"  {width}x{height} {rows[-1]['harmonisation']}: {rows[-1]['fps']:.1f} fps",
                       file=sys.stderr, flush=True)
     print(_bench_table(rows))
+    if args.chart:
+        print(f"wrote {_bench_chart(rows, args.chart)}")
     print()
     print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
           "frames / time in process_one (one frame at a time, the demo source's rendering "
@@ -594,6 +598,31 @@ def _bench_label(mode: str, info: dict) -> str:
         if info.get("network_every", 1) > 1:
             label += f", network every {info['network_every']} frames"
     return label
+
+
+def _bench_chart(rows: list[dict], path: Path) -> Path:
+    """Stacked horizontal bars of per-stage milliseconds, one bar per row of the bench."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['size']} {r['harmonisation']} ({r['fps']:.1f} FPS)" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.2))
+    left = [0.0] * len(rows)
+    for stage in _BENCH_STAGES:
+        values = [r["stages"].get(stage) or 0.0 for r in rows]
+        ax.barh(labels, values, left=left, label=stage)
+        left = [a + b for a, b in zip(left, values)]
+    ax.axvline(1000 / 30, color="k", linestyle="--", linewidth=1, label="33 ms (30 FPS)")
+    ax.set_xlabel("milliseconds per frame (medians per stage)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def _bench_table(rows: list[dict]) -> str:
