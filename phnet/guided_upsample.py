@@ -24,6 +24,8 @@ form (adjugate of a symmetric matrix), elementwise over the whole map.
 """
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -42,11 +44,26 @@ def _check_image(name: str, x: Tensor) -> None:
 
 
 def _box(x: Tensor, radius: int) -> Tensor:
-    """Mean over each pixel's (2r+1)^2 window, the window shrunk to the image at the borders."""
+    """Mean over each pixel's (2r+1)^2 window, the window shrunk to the image at the borders.
+
+    On the CPU this runs OpenCV's box filter (about 4x faster than PyTorch's stride-1 average
+    pooling for the 21-channel maps here: 2.5 vs 11 ms at 256x192); elsewhere average pooling.
+    """
     if radius == 0:
         return x
     k = 2 * radius + 1
-    return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
+    if x.device.type != "cpu" or x.shape[1] > 512:
+        return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
+    x = x.float()
+    ones = np.ones(x.shape[2:], np.float32)
+    count = cv2.boxFilter(ones, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    out = []
+    for image in x:  # (C, h, w) -> (h, w, C) for OpenCV
+        hwc = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+        total = cv2.boxFilter(hwc, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        total = total.reshape(hwc.shape) / count[..., None]
+        out.append(torch.from_numpy(total).permute(2, 0, 1))
+    return torch.stack(out)
 
 
 def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e-3) -> Tensor:

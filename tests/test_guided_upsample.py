@@ -112,3 +112,15 @@ def test_bad_inputs():
         fit_affine(low, low, radius=2.0)
     with pytest.raises(ValueError, match="eps"):
         fit_affine(low, low, eps=0.0)
+
+
+def test_cpu_box_filter_equals_average_pooling_with_shrunk_borders():
+    import torch.nn.functional as F
+
+    from phnet.guided_upsample import _box
+
+    x = torch.rand(2, 21, 37, 50)
+    for r in (1, 2, 4):
+        ref = F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+        assert torch.allclose(_box(x, r), ref, atol=1e-5)
+
