@@ -21,6 +21,7 @@ from torch import Tensor
 from .checkpoint import load as load_checkpoint
 from .config import PHNetConfig
 from .guided_upsample import apply_affine, fit_affine
+from .latest_worker import LatestWorker
 from .network import PHNet, check_size
 from .runners import OrtRunner, TorchRunner, resolve_device
 
@@ -89,10 +90,15 @@ class Harmonizer:
         eps: float = 1e-3,
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
         network_every: int = 1,
+        network_thread: bool = False,
     ):
         if network_every < 1:
             raise ValueError(f"network_every must be >= 1, got {network_every}")
         self.network_every = network_every
+        self._worker: LatestWorker | None = None
+        self._worker_generation = -1
+        if network_thread:
+            self._worker = LatestWorker(self._fit_colour_model, name="phnet-network")
         self._coeffs: Tensor | None = None
         self._since_network = 0
         if resolution < 8 or resolution % 8:
@@ -121,6 +127,7 @@ class Harmonizer:
         threads: int | None = None,
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
         network_every: int = 1,
+        network_thread: bool = False,
     ) -> "Harmonizer":
         """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
 
@@ -130,7 +137,10 @@ class Harmonizer:
         ``fg_momentum``: EMA weights of this frame's background and foreground PN statistics.
         ``network_every``: run the network on every k-th frame only and apply the last fitted
         colour model to the frames between (the full-resolution cost is then a few
-        multiply-adds per pixel on k - 1 of k frames).
+        multiply-adds per pixel on k - 1 of k frames). ``network_thread``: run the network on
+        its own thread on the newest frame whenever it is free, and apply the latest colour
+        model to every frame without waiting (``network_every`` is then unused); call
+        ``close()`` when done.
         """
         dev = resolve_device(device)
         path = Path(path) if path is not None else default_checkpoint(dev)
@@ -154,12 +164,20 @@ class Harmonizer:
                 runner = TorchRunner(model, dev)
         res = resolution or (config.work_resolution if config else 256)
         return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
-                   network_every=network_every)
+                   network_every=network_every, network_thread=network_thread)
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
-        self._state = None
         self._coeffs = None
+        if self._worker is not None:
+            self._worker.clear()  # the worker drops its state when it sees the new generation
+        else:
+            self._state = None
+
+    def close(self) -> None:
+        """Stops the network thread, if any (idempotent)."""
+        if self._worker is not None:
+            self._worker.close()
 
     def info(self) -> dict:
         """What actually runs: method, config, backend, device, dtype, resolution, momentum."""
@@ -171,6 +189,7 @@ class Harmonizer:
             "momentum": self.momentum,
             "fg_momentum": self.fg_momentum,
             "network_every": self.network_every,
+            "network_thread": self._worker is not None,
         }
         d.update(self.runner.info())
         return d
@@ -191,16 +210,31 @@ class Harmonizer:
     def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
         """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
         self._since_network += 1
-        if self._coeffs is None or self._since_network >= self.network_every:
-            h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
+        h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
+        if self._worker is not None:
+            self._worker.offer(F.interpolate(comp, size=(h, w), mode="area"),
+                               F.interpolate(mask, size=(h, w), mode="area"))
+            self._coeffs = self._worker.result(wait=self._coeffs is None)
+        elif self._coeffs is None or self._since_network >= self.network_every:
             low_in = F.interpolate(comp, size=(h, w), mode="area")
             low_mask = F.interpolate(mask, size=(h, w), mode="area")
-            momenta = (self.fg_momentum, self.momentum)
-            low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
-            self._coeffs = fit_affine(low_in, low_out.to(comp.device), self.radius, self.eps)
+            self._coeffs = self._fit_colour_model(None, low_in, low_mask)
             self._since_network = 0
         up = apply_affine(self._coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
+
+    def _fit_colour_model(self, generation: int | None, low_in: Tensor, low_mask: Tensor) -> Tensor:
+        """Runs the network (carrying the temporal state) and fits the local colour models.
+
+        With the network thread this runs on that thread only, so the state needs no lock; a new
+        ``generation`` (after ``reset()``) starts the state afresh.
+        """
+        if generation is not None and generation != self._worker_generation:
+            self._state = None
+            self._worker_generation = generation
+        momenta = (self.fg_momentum, self.momentum)
+        low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
+        return fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
 
     def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:
         """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.

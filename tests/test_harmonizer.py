@@ -166,3 +166,52 @@ def test_half_precision_path_agrees_with_float32(checkpoint):
     for _ in range(2):  # with state
         diff = np.abs(full(frame, mask).astype(int) - half(frame, mask).astype(int))
         assert diff.mean() < 1.0 and diff.max() <= 12
+
+
+def test_network_thread_applies_the_latest_colour_model_without_waiting(checkpoint):
+    import threading
+
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", network_thread=True)
+    threads = []
+
+    class Recording:
+        def __init__(self, runner):
+            self.runner, self.device = runner, runner.device
+
+        def __call__(self, *args):
+            threads.append(threading.current_thread().name)
+            return self.runner(*args)
+
+        def info(self):
+            return self.runner.info()
+
+    h.runner = Recording(h.runner)
+    try:
+        frame, mask = frame_and_mask()
+        outs = [h(frame, mask) for _ in range(5)]
+        assert h.info()["network_thread"] is True
+        assert threads and set(threads) == {"phnet-network"}  # never on the caller's thread
+        for out in outs:
+            assert out.shape == frame.shape and np.array_equal(out[mask == 0], frame[mask == 0])
+        h.reset()
+        assert h._coeffs is None
+        assert h(frame, mask).shape == frame.shape  # the first frame after a reset waits for one
+    finally:
+        h.close()
+        h.close()  # idempotent
+
+
+def test_network_thread_reports_errors_to_the_caller(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", network_thread=True)
+
+    def broken(*args):
+        raise RuntimeError("network exploded")
+
+    broken.device = h.runner.device
+    h.runner = broken
+    frame, mask = frame_and_mask()
+    try:
+        with pytest.raises(RuntimeError, match="network exploded"):
+            h(frame, mask)
+    finally:
+        h.close()

@@ -42,6 +42,7 @@ BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("phnet", {"backend": "torch"}),
     ("phnet", {"backend": "onnxruntime"}),
     ("phnet", {"backend": "torch", "network_every": 3}),
+    ("phnet", {"backend": "torch", "network_thread": True}),
 )
 """Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
@@ -595,7 +596,9 @@ def _bench_label(mode: str, info: dict) -> str:
         if info.get("resolution"):
             label += f" @{info['resolution']}"
         label += f" {info.get('backend', '')}"
-        if info.get("network_every", 1) > 1:
+        if info.get("network_thread"):
+            label += ", network on its own thread"
+        elif info.get("network_every", 1) > 1:
             label += f", network every {info['network_every']} frames"
     return label
 

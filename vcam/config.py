@@ -136,6 +136,8 @@ class HarmoniseConfig:
         resolution: long side of the network input, 0 (the model's default) or a multiple of 8
             in [64, 2048].
         network_every: run PHNet on every k-th frame (1..30) and reuse its colour model between.
+        network_thread: run PHNet on its own thread on the newest frame and apply its latest
+            colour model to every frame without waiting (network_every is then unused).
     """
 
     mode: str = "phnet"
@@ -146,6 +148,7 @@ class HarmoniseConfig:
     momentum: float = 0.2
     resolution: int = 0
     network_every: int = 1
+    network_thread: bool = False
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)

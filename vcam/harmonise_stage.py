@@ -36,7 +36,8 @@ class Harmoniser(Protocol):
 
 
 # Settings that need a new harmoniser when they change; strength and momentum do not.
-_BUILD_FIELDS = ("mode", "model", "backend", "device", "resolution", "network_every")
+_BUILD_FIELDS = ("mode", "model", "backend", "device", "resolution", "network_every",
+                 "network_thread")
 
 
 @dataclass
@@ -100,6 +101,7 @@ class HarmoniseStage:
         if any(getattr(config, f) != getattr(old, f) for f in _BUILD_FIELDS):
             active = _build(config)
             self._apply_momentum(active, config)
+            _close_harmoniser(self._active)
             self._active = active
             self._failed_frames = 0
             self._error_logged = False
@@ -113,6 +115,10 @@ class HarmoniseStage:
         reset = getattr(harmoniser, "reset", None)
         if reset is not None:
             reset()
+
+    def close(self) -> None:
+        """Stops the harmoniser's threads, if it has any (the pipeline calls this on stop)."""
+        _close_harmoniser(self._active)
 
     def info(self) -> dict:
         """What runs: ``method`` (``phnet``, ``colortransfer`` or ``off``), the harmoniser's own
@@ -192,6 +198,7 @@ def _build(config: HarmoniseConfig) -> _Active:
             resolution=config.resolution or None,
             momentum=config.momentum,
             network_every=config.network_every,
+            network_thread=config.network_thread,
         )
     except FileNotFoundError as exc:
         if config.model:
@@ -206,3 +213,10 @@ def _build(config: HarmoniseConfig) -> _Active:
         ) from exc
     logger.info("harmoniser: %s", harmoniser.info())
     return _Active(harmoniser)
+
+
+def _close_harmoniser(active: _Active) -> None:
+    """Stops a replaced harmoniser's threads (the PHNet network thread), if it has any."""
+    close = getattr(active.harmoniser, "close", None)
+    if callable(close):
+        close()
