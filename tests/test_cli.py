@@ -248,3 +248,13 @@ def test_background_argument_forms():
     assert background_from_arg("dune").path.endswith("bg_dune.jpg")
     assert background_from_arg("clip.MP4").kind == "video"
     assert background_from_arg("beach.png") == BackgroundConfig(kind="image", path="beach.png")
+
+
+def test_network_flags_reach_the_harmonise_settings():
+    from vcam.cli import _settings, build_parser
+
+    args = build_parser().parse_args(["demo", "--network-every", "3"])
+    assert _settings(args).harmonise.network_every == 3
+    assert not _settings(args).harmonise.network_thread
+    args = build_parser().parse_args(["run", "--network-thread"])
+    assert _settings(args).harmonise.network_thread

@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     stages.add_argument("--mode", choices=HARMONISE_MODES,
                         help="harmonisation (phnet falls back to colour transfer without a model)")
     stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
+    stages.add_argument("--network-every", type=_positive_int, metavar="K",
+                        help="run PHNet on every K-th frame and reuse its colour model between")
+    stages.add_argument("--network-thread", action="store_true", default=None,
+                        help="run PHNet on its own thread; every frame uses its latest colour "
+                        "model (the fastest mode on a CPU)")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("panel", help="open the control panel (the default with no command); "
@@ -208,6 +213,10 @@ def _merge_settings(args: argparse.Namespace) -> Settings:
         harmonise = dataclasses.replace(harmonise, mode="off")
     if getattr(args, "model", None) is not None:
         harmonise = dataclasses.replace(harmonise, model=args.model)
+    if getattr(args, "network_every", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_every=args.network_every)
+    if getattr(args, "network_thread", None):
+        harmonise = dataclasses.replace(harmonise, network_thread=True)
     return dataclasses.replace(settings, camera=camera, background=background,
                                harmonise=harmonise)
 
