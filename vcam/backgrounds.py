@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from vcam.closing import Closing
 from vcam.config import BackgroundConfig
 from vcam.images import BACKGROUND_PATHS, cover_crop, read_rgb
 
@@ -76,7 +76,7 @@ def gallery(
     return found + extra
 
 
-class BackgroundProvider:
+class BackgroundProvider(Closing):
     """The background for each frame, as configured.
 
     Usage::
@@ -154,16 +154,6 @@ class BackgroundProvider:
         if renderer is not None:
             renderer.close()
 
-    def __enter__(self) -> BackgroundProvider:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _Renderer:

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vcam.closing import Closing
 from vcam.images import PORTRAIT_PATH, read_rgb
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class DemoSourceConfig:
     noise_sigma: float = 2.0
 
 
-class DemoSource:
+class DemoSource(Closing):
     """Frames of a portrait with slow camera motion, exposure and white-balance drift, and noise.
 
     ``read()`` returns ``(frame, timestamp)``: RGB uint8 HxWx3 C-contiguous and the frame's time
@@ -169,11 +170,6 @@ class DemoSource:
         """Stop the source: ``read()`` returns ``None`` from now on. Safe to call more than once."""
         self._closed = True
 
-    def __enter__(self) -> DemoSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _view_transform(self, t: float) -> np.ndarray:
         """2x3 affine matrix from portrait pixels to output pixels at time ``t``."""

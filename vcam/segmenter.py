@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
+
+from vcam.closing import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ DEFAULT_MODEL_PATH = (
 )
 
 
-class Segmenter:
+class Segmenter(Closing):
     """Soft person mask for each video frame.
 
     Wraps a MediaPipe Tasks ``ImageSegmenter`` in VIDEO running mode that outputs only the
@@ -137,13 +138,3 @@ class Segmenter:
         if segmenter is not None:
             segmenter.close()
 
-    def __enter__(self) -> Segmenter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

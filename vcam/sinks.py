@@ -13,10 +13,11 @@ import logging
 import platform
 import threading
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
+
+from vcam.closing import Closing
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _check_size(width: int, height: int, fps: float) -> None:
         raise ValueError(f"fps must be positive, got {fps!r}")
 
 
-class VirtualCameraSink:
+class VirtualCameraSink(Closing):
     """The virtual camera ("PHNet Camera") through ``pyvirtualcam.Camera`` in RGB.
 
     Args:
@@ -179,16 +180,6 @@ class VirtualCameraSink:
             camera.close()
             logger.info("virtual camera closed after %d frames", self._frames_sent)
 
-    def __enter__(self) -> VirtualCameraSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 #: Codec per container: MPEG-4 Part 2 plays almost everywhere and is in every OpenCV build
@@ -196,7 +187,7 @@ class VirtualCameraSink:
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
-class RecorderSink:
+class RecorderSink(Closing):
     """Writes frames to a video file (``.mp4``: MPEG-4 ``mp4v``; ``.avi``: Motion JPEG).
 
     Raises:
@@ -271,11 +262,6 @@ class RecorderSink:
             writer.release()
             logger.info("wrote %d frames to %s", self._frames, self._path)
 
-    def __enter__(self) -> RecorderSink:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class PreviewSink:

@@ -12,12 +12,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
+from vcam.closing import Closing
 from vcam.config import CameraConfig
 from vcam.demo_source import DemoSource, DemoSourceConfig
 
@@ -72,7 +72,7 @@ def _camera_hint() -> str:
     return ""
 
 
-class CameraSource:
+class CameraSource(Closing):
     """A webcam (or anything ``cv2.VideoCapture`` opens) as RGB frames with wall-clock times.
 
     The camera opens on construction; ``open()`` reopens it after ``close()`` and does nothing
@@ -214,16 +214,8 @@ class CameraSource:
         self.open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
-
-class VideoFileSource:
+class VideoFileSource(Closing):
     """A video file as RGB frames, played once or looped.
 
     Timestamps are ``frames read so far / fps`` in seconds, increasing across loops (like the
@@ -367,16 +359,6 @@ class VideoFileSource:
         if cap is not None:
             cap.release()
 
-    def __enter__(self) -> VideoFileSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def open_source(spec: str, camera: CameraConfig | None = None) -> FrameSource:
