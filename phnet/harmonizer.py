@@ -196,9 +196,10 @@ class Harmonizer:
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
         _check_frame(composite, mask)
-        if not np.isfinite(mask).all() or mask.min() < 0.0 or mask.max() > 1.0:
-            raise ValueError("mask values must be finite and lie in [0, 1]")
-        if mask.max() <= 0.0:
+        lo, hi = float(mask.min()), float(mask.max())
+        if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons, so it is refused too
+            raise ValueError(f"mask values must be finite and lie in [0, 1], got [{lo}, {hi}]")
+        if hi <= 0.0:
             return composite.copy()
         dev = self.runner.device
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)

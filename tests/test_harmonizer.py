@@ -215,3 +215,11 @@ def test_network_thread_reports_errors_to_the_caller(checkpoint):
             h(frame, mask)
     finally:
         h.close()
+
+
+def test_a_mask_with_nan_is_refused(checkpoint):
+    h = phnet.Harmonizer.load(checkpoint, device="cpu")
+    frame, mask = frame_and_mask()
+    mask[10, 10] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        h(frame, mask)
