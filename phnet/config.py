@@ -15,6 +15,10 @@ class PHNetConfig:
     BatchNorm; ``pn_grids``: their grid sizes (g x g patches). ``pfe``: whether the patch-based
     feature extractor feeds the SE block (paper §4.2-4.3). ``work_resolution``: the long side,
     in pixels, at which the ``Harmonizer`` runs this network unless told otherwise.
+    ``residual``: our addition, not the paper's: the last decoder layer predicts a change of the
+    input's logits, ``raw = sigmoid(logit(image) + D6(x))``, starting from zero, so an untrained
+    network returns the composite and training only has to learn the correction. The paper's
+    network (``residual=False``) predicts the image itself through a sigmoid.
     """
 
     name: str = "paper"
@@ -26,6 +30,7 @@ class PHNetConfig:
     se_reduction: int = 8
     leaky_slope: float = 0.2
     work_resolution: int = 512
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
@@ -38,6 +43,11 @@ class PHNetConfig:
             raise ValueError(f"pn_layers must lie in 1..6, got {self.pn_layers!r}")
         if any(g < 1 for g in self.pn_grids) or self.pfe_grid < 1:
             raise ValueError(f"grids must be >= 1, got {self.pn_grids!r} and {self.pfe_grid}")
+        if self.residual and 6 in self.pn_layers:
+            raise ValueError(
+                "residual=True needs D6 without a PN block (PN would tie the foreground's "
+                "correction to the background's, which is zero); drop 6 from pn_layers"
+            )
         if self.work_resolution < 8 or self.work_resolution % 8:
             raise ValueError(f"work_resolution must be a multiple of 8, got {self.work_resolution}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -71,8 +81,13 @@ class PHNetConfig:
 CONFIGS: dict[str, PHNetConfig] = {
     # The published setup: D4, D5, D6 + PFE, 39.9 M parameters (paper §5.2).
     "paper": PHNetConfig(),
-    # Same blocks, a quarter of the widths: ~1/16 of the multiply-adds, for CPU real time.
-    "lite": PHNetConfig(name="lite", channels=(8, 16, 32, 64, 128, 256), work_resolution=256),
+    # A quarter of the widths (~1/16 of the multiply-adds) for CPU real time; PN at D4 and D5 and
+    # a residual D6 (our changes: a small network trained on a CPU budget learns a correction of
+    # the composite far faster than the whole image; see models/README.md).
+    "lite": PHNetConfig(
+        name="lite", channels=(8, 16, 32, 64, 128, 256), pn_layers=(4, 5), pn_grids=(3, 4),
+        residual=True, work_resolution=256,
+    ),
     # Narrower still, for slow laptops and for tests.
     "nano": PHNetConfig(name="nano", channels=(8, 12, 16, 24, 48, 96), work_resolution=256),
 }

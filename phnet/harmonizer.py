@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from .checkpoint import load as load_checkpoint
 from .config import PHNetConfig
-from .guided_upsample import apply_affine, fit_affine
+from .guided_upsample import FrameColourModel, apply_affine, fit_affine
 from .latest_worker import LatestWorker
 from .network import PHNet, check_size
 from .runners import OrtRunner, TorchRunner, resolve_device
@@ -99,7 +100,8 @@ class Harmonizer:
         self._worker_generation = -1
         if network_thread:
             self._worker = LatestWorker(self._fit_colour_model, name="phnet-network")
-        self._coeffs: Tensor | None = None
+        self._coeffs: Tensor | FrameColourModel | None = None
+        """The last colour model: low-resolution coefficients, or (CPU) upsampled to the frame."""
         self._since_network = 0
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
@@ -201,12 +203,37 @@ class Harmonizer:
             raise ValueError(f"mask values must be finite and lie in [0, 1], got [{lo}, {hi}]")
         if hi <= 0.0:
             return composite.copy()
+        if self.runner.device.type == "cpu":
+            return self._harmonise_cpu(composite, mask)
         dev = self.runner.device
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
         comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
         m = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)[None, None]
         out = self._harmonise_full(comp, m)
         return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+    def _harmonise_cpu(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The CPU path on NumPy arrays: OpenCV downscaling, a colour model upsampled once per
+        network run (on the network thread when there is one), applied inside the mask's box."""
+        self._since_network += 1
+        height, width = composite.shape[:2]
+        h, w = work_size(height, width, self.resolution)
+        if self._worker is not None or self._coeffs is None or self._since_network >= self.network_every:
+            low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
+            low_in = torch.from_numpy(low).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+            low_mask = torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA))
+            low_mask = low_mask.clamp_(0.0, 1.0)[None, None]
+            if self._worker is not None:
+                self._worker.offer(low_in, low_mask, (height, width))
+                self._coeffs = self._worker.result(wait=self._coeffs is None)
+            else:
+                self._coeffs = self._fit_colour_model(None, low_in, low_mask, (height, width))
+                self._since_network = 0
+        model = self._coeffs
+        if not isinstance(model, FrameColourModel) or model.size != (height, width):
+            coeffs = model.coeffs if isinstance(model, FrameColourModel) else model
+            model = self._coeffs = FrameColourModel(coeffs, height, width)
+        return model.apply(composite, mask)
 
     def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
         """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
@@ -224,8 +251,12 @@ class Harmonizer:
         up = apply_affine(self._coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
 
-    def _fit_colour_model(self, generation: int | None, low_in: Tensor, low_mask: Tensor) -> Tensor:
-        """Runs the network (carrying the temporal state) and fits the local colour models.
+    def _fit_colour_model(
+        self, generation: int | None, low_in: Tensor, low_mask: Tensor,
+        frame_size: tuple[int, int] | None = None,
+    ) -> Tensor | FrameColourModel:
+        """Runs the network (carrying the temporal state) and fits the local colour models,
+        upsampled to ``frame_size`` when given (the CPU path).
 
         With the network thread this runs on that thread only, so the state needs no lock; a new
         ``generation`` (after ``reset()``) starts the state afresh.
@@ -235,7 +266,10 @@ class Harmonizer:
             self._worker_generation = generation
         momenta = (self.fg_momentum, self.momentum)
         low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
-        return fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
+        coeffs = fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
+        if frame_size is None:
+            return coeffs
+        return FrameColourModel(coeffs, *frame_size)
 
     def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:
         """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.

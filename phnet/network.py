@@ -6,6 +6,8 @@ strides alternating 4/2 and 3/1 (resolutions H/2, H/2, H/4, H/4, H/8, H/8); befo
 decoder layer the decoder input is concatenated with the encoder output of the same size and
 mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed convolutions
 mirroring the encoder, followed by BatchNorm or PN, then LeakyReLU (sigmoid after the last).
+With ``config.residual`` (our addition) D6 instead predicts a zero-initialised change of the
+input's logits: ``raw = sigmoid(logit(image) + D6)``.
 The output keeps the composite's background: ``image = raw * mask + composite * (1 - mask)``.
 """
 from __future__ import annotations
@@ -46,6 +48,16 @@ def check_size(height: int, width: int) -> None:
         )
 
 
+LOGIT_EPS = 1.0 / 512
+"""Inputs are clamped to [eps, 1 - eps] before the logit of a residual network (finite logits,
+and 0 / 1 stay reachable through the sigmoid's tails)."""
+
+
+def _logit(image: Tensor) -> Tensor:
+    x = image.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS)
+    return torch.log(x) - torch.log1p(-x)
+
+
 def _exporting() -> bool:
     return torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
 
@@ -53,12 +65,20 @@ def _exporting() -> bool:
 class DecoderLayer(nn.Module):
     """Transposed conv, then BatchNorm or a PN block, then LeakyReLU (sigmoid if ``last``)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, grid: int | None, last: bool, slope: float):
+    def __init__(
+        self, cin: int, cout: int, kernel: int, grid: int | None, last: bool, slope: float,
+        residual: bool = False,
+    ):
         super().__init__()
         stride = 2 if kernel == 4 else 1
         self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=1)
         self.norm: nn.Module = PatchNorm(cout, grid) if grid else nn.BatchNorm2d(cout)
         self.act: nn.Module = nn.Sigmoid() if last else nn.LeakyReLU(slope)
+        if last and residual:
+            # A logit change: no normalisation, no activation here, zero at initialisation.
+            self.norm, self.act = nn.Identity(), nn.Identity()
+            nn.init.zeros_(self.conv.weight)
+            nn.init.zeros_(self.conv.bias)
 
     def forward(
         self, x: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float
@@ -113,7 +133,10 @@ class PHNet(nn.Module):
                 nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1, bias=False), nn.ReLU(inplace=True))
             )
             self.decoder.append(
-                DecoderLayer(c, outs[k - 1], _KERNELS[6 - k], config.grid_of(k), k == 6, config.leaky_slope)
+                DecoderLayer(
+                    c, outs[k - 1], _KERNELS[6 - k], config.grid_of(k), k == 6,
+                    config.leaky_slope, config.residual,
+                )
             )
 
     def state_spec(self) -> dict[str, tuple[int, int]]:
@@ -175,7 +198,7 @@ class PHNet(nn.Module):
             if s is not None:
                 new_state[f"d{k}"] = s
 
-        raw = x
+        raw = torch.sigmoid(_logit(image) + x) if self.config.residual else x
         blended = raw * mask + image * (1.0 - mask)
         return PHNetOutput(blended, raw, new_state)
 

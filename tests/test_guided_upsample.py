@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from phnet.guided_upsample import apply_affine, fit_affine, guided_upsample
+from phnet.guided_upsample import FrameColourModel, apply_affine, fit_affine, guided_upsample
 
 DEVICE = torch.device(os.environ.get("PHNET_TEST_DEVICE", "cpu"))
 
@@ -124,3 +124,30 @@ def test_cpu_box_filter_equals_average_pooling_with_shrunk_borders():
         ref = F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
         assert torch.allclose(_box(x, r), ref, atol=1e-5)
 
+
+
+def test_frame_colour_model_applies_the_same_model_to_uint8_frames():
+    """The CPU frame path (planes upsampled once, NumPy inside the mask's box) gives the tensor
+    path's blend of apply_affine to one grey level, leaves the background bit-exact, and is
+    refused on a frame of another size."""
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(0)
+    coeffs = torch.eye(3).flatten().view(1, 9, 1, 1) * 1.1 + 0.05 * torch.randn(1, 9, 18, 24, generator=gen)
+    coeffs = torch.cat([coeffs, 0.03 * torch.randn(1, 3, 18, 24, generator=gen)], dim=1)
+    frame = (torch.rand(70, 90, 3, generator=gen) * 255).to(torch.uint8).numpy()
+    mask = np.zeros((70, 90), np.float32)
+    mask[20:60, 30:70] = 1.0
+    mask[18:20, 30:70] = 0.4
+    out = FrameColourModel(coeffs, 70, 90).apply(frame, mask)
+
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+    m = torch.from_numpy(mask)[None, None]
+    ref = x + m * (apply_affine(coeffs, x).clamp(0, 1) - x)
+    ref = ref[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+    assert np.array_equal(out[mask == 0], frame[mask == 0])
+    assert not np.array_equal(out[mask == 1], frame[mask == 1])
+    assert np.array_equal(FrameColourModel(coeffs, 70, 90).apply(frame, mask * 0), frame)
+    with pytest.raises(ValueError, match="sized for"):
+        FrameColourModel(coeffs, 70, 90).apply(frame[:60], mask[:60])

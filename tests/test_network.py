@@ -162,3 +162,22 @@ def test_pfe_can_be_switched_off_for_training_stage_one():
 def test_unknown_config_lists_known_ones():
     with pytest.raises(ValueError, match="known"):
         phnet.build("huge")
+
+
+def test_residual_lite_starts_as_the_identity_and_learns_from_the_first_step():
+    """The residual D6 predicts a change of the input's logits from zero: an untrained lite
+    returns the composite, and one optimiser step already moves the foreground."""
+    model = phnet.build("lite").train()
+    image, mask = torch.rand(2, 3, 64, 64), portrait_mask(64, 64).expand(2, 1, 64, 64)
+    out = model(image, mask)
+    assert torch.allclose(out.raw, image.clamp(1 / 512, 1 - 1 / 512), atol=1e-5)
+    target = (image * 0.8).clamp(0, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    (out.raw - target).pow(2).mean().backward()
+    opt.step()
+    assert not torch.allclose(model(image, mask).raw, out.raw, atol=1e-4)
+
+
+def test_residual_with_pn_at_d6_is_refused():
+    with pytest.raises(ValueError, match="pn_layers"):
+        phnet.get_config("lite", pn_layers=(4, 5, 6), pn_grids=(3, 4, 5))
