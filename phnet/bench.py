@@ -1,8 +1,10 @@
 """``phnet-bench-model``: parameters, multiply-adds and time per frame of each PHNet config.
 
 Times are medians over repeated single-frame (batch 1) runs after warm-up, on random weights
-(speed does not depend on the values), for PyTorch eager float32 on the CPU, ONNX Runtime's CPU
-provider and, where PyTorch sees one, PyTorch on CUDA in float16. The multiply-add count covers
+(speed does not depend on the values), for PyTorch eager float32 on the CPU (the baseline),
+ONNX Runtime's CPU provider and, where PyTorch sees one, PyTorch on CUDA in eager float32 and in
+float16 channels-last; every optimised path is also given as a ratio to its eager float32
+baseline measured in the same run. The multiply-add count covers
 convolutions and linear layers (the PN statistics add well under 1 %).
 """
 from __future__ import annotations
@@ -89,32 +91,40 @@ def bench_config(name: str, sizes: list[int], repeats: int, threads: int) -> lis
         feed.update(zip(names, empty))
         row["ort_cpu_ms"] = _median_ms(lambda: session.run(None, feed), repeats)
         if torch.cuda.is_available():
-            gpu = build(name).eval().cuda().half().to(memory_format=torch.channels_last)
-            gi, gm = image.cuda().half(), mask.cuda().half()
+            for key, half in (("torch_cuda_fp32_ms", False), ("torch_cuda_fp16_ms", True)):
+                gpu = build(name).eval().cuda()
+                gi, gm = image.cuda(), mask.cuda()
+                if half:
+                    gpu = gpu.half().to(memory_format=torch.channels_last)
+                    gi = gi.half().contiguous(memory_format=torch.channels_last)
+                    gm = gm.half()
 
-            def run_gpu() -> None:
-                with torch.no_grad():
-                    gpu(gi, gm)
-                torch.cuda.synchronize()
+                def run_gpu() -> None:
+                    with torch.inference_mode():
+                        gpu(gi, gm)
+                    torch.cuda.synchronize()
 
-            row["torch_cuda_fp16_ms"] = _median_ms(run_gpu, max(repeats, 20), warmup=5)
+                row[key] = _median_ms(run_gpu, max(repeats, 20), warmup=5)
         rows.append(row)
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
     gpu = any("torch_cuda_fp16_ms" in r for r in rows)
-    head = "| config | params (M) | size | GMACs | PyTorch CPU ms | ORT CPU ms |"
-    sep = "|---|---:|---:|---:|---:|---:|"
+    head = ("| config | params (M) | size | GMACs | PyTorch CPU fp32 ms | ORT CPU ms | "
+            "ORT / PyTorch speed-up |")
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
     if gpu:
-        head += " PyTorch CUDA fp16 ms |"
-        sep += "---:|"
+        head += " CUDA fp32 eager ms | CUDA fp16 ms | fp16 FPS | fp16 / fp32 speed-up |"
+        sep += "---:|---:|---:|---:|"
     lines = [head, sep]
     for r in rows:
         line = (f"| {r['config']} | {r['params'] / 1e6:.2f} | {r['size']}x{r['size']} | "
-                f"{r['gmacs']:.2f} | {r['torch_cpu_ms']:.1f} | {r['ort_cpu_ms']:.1f} |")
+                f"{r['gmacs']:.2f} | {r['torch_cpu_ms']:.1f} | {r['ort_cpu_ms']:.1f} | "
+                f"{r['torch_cpu_ms'] / r['ort_cpu_ms']:.2f}x |")
         if gpu:
-            line += f" {r.get('torch_cuda_fp16_ms', float('nan')):.2f} |"
+            fp32, fp16 = r.get("torch_cuda_fp32_ms", float("nan")), r.get("torch_cuda_fp16_ms", float("nan"))
+            line += f" {fp32:.2f} | {fp16:.2f} | {1000 / fp16:.0f} | {fp32 / fp16:.2f}x |"
         lines.append(line)
     return "\n".join(lines)
 
@@ -122,7 +132,7 @@ def to_markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="phnet-bench-model", description=__doc__.splitlines()[0])
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    p.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="CPU threads for PyTorch and ONNX Runtime (default: all cores)")

@@ -258,3 +258,14 @@ def test_network_flags_reach_the_harmonise_settings():
     assert not _settings(args).harmonise.network_thread
     args = build_parser().parse_args(["run", "--network-thread"])
     assert _settings(args).harmonise.network_thread
+
+
+def test_bench_row_reports_speed_latency_cpu_and_memory():
+    from vcam.cli import _bench_one, _bench_table
+
+    row = _bench_one(320, 240, HarmoniseConfig(mode="colortransfer"), frames=4)
+    assert row["fps"] > 0 and row["latency_p95"] > 0 and row["rss_mib"] > 50
+    assert 0 < row["cpu_percent"] < 100 * (os.cpu_count() or 1) + 50
+    assert row["stages"]["segmentation"] > 0 and row["stages"]["harmonise"] > 0
+    table = _bench_table([row])
+    assert "p95 latency ms" in table and "colour transfer" in table

@@ -181,3 +181,14 @@ def test_residual_lite_starts_as_the_identity_and_learns_from_the_first_step():
 def test_residual_with_pn_at_d6_is_refused():
     with pytest.raises(ValueError, match="pn_layers"):
         phnet.get_config("lite", pn_layers=(4, 5, 6), pn_grids=(3, 4, 5))
+
+
+def test_model_benchmark_reports_ratios_against_eager_fp32():
+    from phnet.bench import bench_config, to_markdown
+
+    rows = bench_config("nano", [64], repeats=1, threads=1)
+    assert rows[0]["torch_cpu_ms"] > 0 and rows[0]["ort_cpu_ms"] > 0
+    table = to_markdown(rows)
+    assert "ORT / PyTorch speed-up" in table and "x |" in table
+    gpu = dict(rows[0], torch_cuda_fp32_ms=4.0, torch_cuda_fp16_ms=1.0)
+    assert "| 4.00 | 1.00 | 1000 | 4.00x |" in to_markdown([gpu])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -555,7 +556,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
           "frames / time in process_one (one frame at a time, the demo source's rendering "
-          "excluded; the live pipeline overlaps capture and sending with processing). "
+          "excluded; the live pipeline overlaps capture and sending with processing). p95 "
+          "latency: 95th percentile of one frame's time in process_one. CPU %: process CPU time "
+          "(all threads) over that time, 100 = one core busy. RSS: resident memory after the row. "
           f"torch threads: {torch.get_num_threads()}.")
     for note in notes:
         print(note)
@@ -575,17 +578,20 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
     settings = dataclasses.replace(Settings(), harmonise=harmonise)
     with Pipeline(source, [], _pipeline_config(settings)) as pipeline:
         info = pipeline.harmonise_info()
-        busy = 0.0
-        done = 0
+        busy = cpu = 0.0
+        latencies: list[float] = []
         for index, (frame, t) in enumerate(source):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             pipeline.process_one(frame, t)
             if index == warmup - 1:
                 pipeline.stats.reset()
             elif index >= warmup:
-                busy += time.perf_counter() - start
-                done += 1
+                latencies.append(time.perf_counter() - start)
+                cpu += time.process_time() - start_cpu  # every thread of the process
+        busy = sum(latencies)
+        done = len(latencies)
         snap = pipeline.stats.snapshot()
+        rss = _rss_mib()
     stages = {name: snap["stages"].get(name, {}).get("median_ms") for name in _BENCH_STAGES}
     return {
         "size": f"{width}x{height}",
@@ -593,7 +599,23 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
         "stages": stages,
         "total": sum(v for v in stages.values() if v is not None),
         "fps": done / busy if busy > 0 else float("nan"),
+        "latency_p95": 1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
+        "cpu_percent": 100 * cpu / busy if busy > 0 else float("nan"),
+        "rss_mib": rss,
     }
+
+
+def _rss_mib() -> float:
+    """Resident memory of this process now, in MiB (Linux /proc; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def _bench_label(mode: str, info: dict) -> str:
@@ -638,13 +660,15 @@ def _bench_chart(rows: list[dict], path: Path) -> Path:
 
 
 def _bench_table(rows: list[dict]) -> str:
-    head = ["size", "harmonisation", *_BENCH_STAGES, "total ms", "FPS"]
+    head = ["size", "harmonisation", *_BENCH_STAGES, "total ms", "FPS", "p95 latency ms",
+            "CPU %", "RSS MiB"]
     align = ["---"] * 2 + ["---:"] * (len(head) - 2)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
         cells = [row["size"], row["harmonisation"]]
         cells += ["-" if v is None else f"{v:.1f}" for v in row["stages"].values()]
-        cells += [f"{row['total']:.1f}", f"{row['fps']:.1f}"]
+        cells += [f"{row['total']:.1f}", f"{row['fps']:.1f}", f"{row['latency_p95']:.1f}",
+                  f"{row['cpu_percent']:.0f}", f"{row['rss_mib']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
