@@ -19,6 +19,8 @@ class PHNetConfig:
     input's logits, ``raw = sigmoid(logit(image) + D6(x))``, starting from zero, so an untrained
     network returns the composite and training only has to learn the correction. The paper's
     network (``residual=False``) predicts the image itself through a sigmoid.
+    ``colour_prior``: also ours, needs ``residual``: the change is added to the logits of a
+    colour transfer of the input at a learned strength (``phnet.colour_prior``) instead.
     """
 
     name: str = "paper"
@@ -31,6 +33,7 @@ class PHNetConfig:
     leaky_slope: float = 0.2
     work_resolution: int = 512
     residual: bool = False
+    colour_prior: bool = False
 
     def __post_init__(self) -> None:
         if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
@@ -48,6 +51,8 @@ class PHNetConfig:
                 "residual=True needs D6 without a PN block (PN would tie the foreground's "
                 "correction to the background's, which is zero); drop 6 from pn_layers"
             )
+        if self.colour_prior and not self.residual:
+            raise ValueError("colour_prior=True needs residual=True (the prior is where D6 starts)")
         if self.work_resolution < 8 or self.work_resolution % 8:
             raise ValueError(f"work_resolution must be a multiple of 8, got {self.work_resolution}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -82,11 +87,11 @@ CONFIGS: dict[str, PHNetConfig] = {
     # The published setup: D4, D5, D6 + PFE, 39.9 M parameters (paper §5.2).
     "paper": PHNetConfig(),
     # A quarter of the widths (~1/16 of the multiply-adds) for CPU real time; PN at D4 and D5 and
-    # a residual D6 (our changes: a small network trained on a CPU budget learns a correction of
-    # the composite far faster than the whole image; see models/README.md).
+    # a residual D6 on a colour-transfer prior (our changes: a small network trained on a CPU
+    # budget learns a correction far more easily than the whole image; see models/README.md).
     "lite": PHNetConfig(
         name="lite", channels=(8, 16, 32, 64, 128, 256), pn_layers=(4, 5), pn_grids=(3, 4),
-        residual=True, work_resolution=256,
+        residual=True, colour_prior=True, work_resolution=256,
     ),
     # Narrower still, for slow laptops and for tests.
     "nano": PHNetConfig(name="nano", channels=(8, 12, 16, 24, 48, 96), work_resolution=256),

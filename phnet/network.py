@@ -7,7 +7,8 @@ decoder layer the decoder input is concatenated with the encoder output of the s
 mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed convolutions
 mirroring the encoder, followed by BatchNorm or PN, then LeakyReLU (sigmoid after the last).
 With ``config.residual`` (our addition) D6 instead predicts a zero-initialised change of the
-input's logits: ``raw = sigmoid(logit(image) + D6)``.
+input's logits: ``raw = sigmoid(logit(image) + D6)``; with ``config.colour_prior`` too, of the
+logits of a learned-strength colour transfer of the input (``phnet.colour_prior``).
 The output keeps the composite's background: ``image = raw * mask + composite * (1 - mask)``.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .colour_prior import ColourPrior
 from .config import PHNetConfig, get_config
 from .pfe import PatchFeatureExtractor, SqueezeExcite
 from .pn import PatchNorm, StatsState
@@ -124,6 +126,7 @@ class PHNet(nn.Module):
         self.pfe_enabled = config.pfe
         """Runtime switch: training stage 1 runs without the PFE (paper §5.1)."""
 
+        self.prior = ColourPrior() if config.colour_prior else None
         self.skips = nn.ModuleList()
         self.decoder = nn.ModuleList()
         outs = tuple(reversed(ins))  # C5, C4, ..., C1, 3
@@ -142,6 +145,8 @@ class PHNet(nn.Module):
     def state_spec(self) -> dict[str, tuple[int, int]]:
         """``{block name: (channels, 2 + patches)}`` of every statistics-bearing block."""
         spec = {}
+        if self.prior is not None:
+            spec["prior"] = (3, 2)
         if self.pfe is not None and self.pfe_enabled:
             spec["pfe"] = (self.pfe.norm.channels, 2 + self.pfe.norm.grid**2)
         for k, layer in enumerate(self.decoder, start=1):
@@ -198,7 +203,13 @@ class PHNet(nn.Module):
             if s is not None:
                 new_state[f"d{k}"] = s
 
-        raw = torch.sigmoid(_logit(image) + x) if self.config.residual else x
+        if self.prior is not None:
+            base, new_state["prior"] = self.prior(image, mask, state.get("prior"), momentum)
+            raw = torch.sigmoid(_logit(base) + x)
+        elif self.config.residual:
+            raw = torch.sigmoid(_logit(image) + x)
+        else:
+            raw = x
         blended = raw * mask + image * (1.0 - mask)
         return PHNetOutput(blended, raw, new_state)
 

@@ -67,16 +67,23 @@ class TorchRunner:
 
 
 class OrtRunner:
-    """ONNX Runtime on the streaming graph of ``phnet.export`` (CPU or CUDA execution provider)."""
+    """ONNX Runtime on the streaming graph of ``phnet.export`` (CPU or CUDA execution provider).
+
+    ``threads``: intra-op threads (default: every core). ``spinning``: whether idle pool threads
+    busy-wait for work; off by default, because in the camera the pool shares the cores with
+    MediaPipe, OpenCV and PyTorch, and spinning threads take their time slices.
+    """
 
     backend = "onnxruntime"
 
-    def __init__(self, onnx_model: bytes | str, device: torch.device, threads: int | None = None):
+    def __init__(self, onnx_model: bytes | str, device: torch.device, threads: int | None = None,
+                 spinning: bool = False):
         import onnxruntime as ort
 
         self.device = torch.device("cpu")  # inputs and outputs travel as host arrays
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         wanted = ["CPUExecutionProvider"]
         if device.type == "cuda":

@@ -164,10 +164,10 @@ def test_unknown_config_lists_known_ones():
         phnet.build("huge")
 
 
-def test_residual_lite_starts_as_the_identity_and_learns_from_the_first_step():
-    """The residual D6 predicts a change of the input's logits from zero: an untrained lite
-    returns the composite, and one optimiser step already moves the foreground."""
-    model = phnet.build("lite").train()
+def test_residual_network_starts_as_the_identity_and_learns_from_the_first_step():
+    """The residual D6 predicts a change of the input's logits from zero: untrained, the network
+    returns its input, and one optimiser step already moves the foreground."""
+    model = phnet.PHNet(phnet.get_config("lite", colour_prior=False)).train()
     image, mask = torch.rand(2, 3, 64, 64), portrait_mask(64, 64).expand(2, 1, 64, 64)
     out = model(image, mask)
     assert torch.allclose(out.raw, image.clamp(1 / 512, 1 - 1 / 512), atol=1e-5)
@@ -181,6 +181,8 @@ def test_residual_lite_starts_as_the_identity_and_learns_from_the_first_step():
 def test_residual_with_pn_at_d6_is_refused():
     with pytest.raises(ValueError, match="pn_layers"):
         phnet.get_config("lite", pn_layers=(4, 5, 6), pn_grids=(3, 4, 5))
+    with pytest.raises(ValueError, match="colour_prior"):
+        phnet.get_config("paper", colour_prior=True)
 
 
 def test_model_benchmark_reports_ratios_against_eager_fp32():
