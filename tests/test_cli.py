@@ -255,9 +255,17 @@ def test_network_flags_reach_the_harmonise_settings():
 
     args = build_parser().parse_args(["demo", "--network-every", "3"])
     assert _settings(args).harmonise.network_every == 3
-    assert not _settings(args).harmonise.network_thread
+    assert _settings(args).harmonise.network_thread == "off"  # offline: every frame's network
+    assert _settings(build_parser().parse_args(["run"])).harmonise.network_thread == "auto"
     args = build_parser().parse_args(["run", "--network-thread"])
-    assert _settings(args).harmonise.network_thread
+    assert _settings(args).harmonise.network_thread == "on"
+    args = build_parser().parse_args(["process", "a.mp4", "b.mp4", "--network-thread", "on"])
+    assert _settings(args).harmonise.network_thread == "on"
+    # Settings files written before "auto" said true / false.
+    assert HarmoniseConfig(network_thread=True).network_thread == "on"
+    assert HarmoniseConfig(network_thread=False).network_thread == "off"
+    with pytest.raises(ValueError, match="network_thread"):
+        HarmoniseConfig(network_thread="sometimes")
 
 
 def test_bench_row_reports_speed_latency_cpu_and_memory():

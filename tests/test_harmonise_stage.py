@@ -174,3 +174,15 @@ def test_harmonise_config_validation_names_the_field():
         HarmoniseConfig(device="tpu")
     with pytest.raises(ValueError, match="backend must be one of"):
         HarmoniseConfig(backend="tensorrt")
+
+
+def test_auto_network_thread_is_on_for_the_cpu_unless_every_k_frames_is_asked(tmp_path):
+    path = phnet.save(phnet.build("nano").eval(), tmp_path / "nano.safetensors")
+    cases = [({}, True), ({"network_every": 3}, False), ({"network_thread": "off"}, False),
+             ({"network_thread": "on", "network_every": 3}, True)]
+    for fields, threaded in cases:
+        stage = HarmoniseStage(HarmoniseConfig(model=str(path), device="cpu", **fields))
+        try:
+            assert stage.info()["network_thread"] is threaded, fields
+        finally:
+            stage.close()

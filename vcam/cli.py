@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vcam.config import HARMONISE_MODES, BackgroundConfig, HarmoniseConfig
+from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig, HarmoniseConfig
 from vcam.pipeline import PipelineConfig
 from vcam.settings import Settings, SettingsError, load_settings
 
@@ -40,10 +40,11 @@ BENCH_SIZES = ((640, 480), (1280, 720))
 BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("off", {}),
     ("colortransfer", {}),
-    ("phnet", {"backend": "torch"}),
-    ("phnet", {"backend": "onnxruntime"}),
-    ("phnet", {"backend": "torch", "network_every": 3}),
-    ("phnet", {"backend": "torch", "network_thread": True}),
+    ("phnet", {"backend": "torch", "network_thread": "off"}),
+    ("phnet", {"backend": "onnxruntime", "network_thread": "off"}),
+    ("phnet", {"backend": "torch", "network_every": 3, "network_thread": "off"}),
+    ("phnet", {"backend": "torch", "network_thread": "on"}),
+    ("phnet", {"backend": "onnxruntime", "network_thread": "on"}),
 )
 """Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
@@ -132,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
     stages.add_argument("--network-every", type=_positive_int, metavar="K",
                         help="run PHNet on every K-th frame and reuse its colour model between")
-    stages.add_argument("--network-thread", action="store_true", default=None,
-                        help="run PHNet on its own thread; every frame uses its latest colour "
-                        "model (the fastest mode on a CPU)")
+    stages.add_argument("--network-thread", nargs="?", const="on", choices=NETWORK_THREAD_MODES,
+                        help="on: run PHNet on its own thread, every frame uses its latest colour "
+                        "model (the fastest mode on a CPU); off: in the frame's path; auto "
+                        "(default for run and panel): on when PHNet runs on the CPU. demo and "
+                        "process run it on every frame unless told otherwise")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("panel", help="open the control panel (the default with no command); "
@@ -216,8 +219,11 @@ def _merge_settings(args: argparse.Namespace) -> Settings:
         harmonise = dataclasses.replace(harmonise, model=args.model)
     if getattr(args, "network_every", None) is not None:
         harmonise = dataclasses.replace(harmonise, network_every=args.network_every)
-    if getattr(args, "network_thread", None):
-        harmonise = dataclasses.replace(harmonise, network_thread=True)
+    if getattr(args, "network_thread", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_thread=args.network_thread)
+    elif getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto":
+        # Offline work is judged by its pictures, not its rate: the network sees every frame.
+        harmonise = dataclasses.replace(harmonise, network_thread="off")
     return dataclasses.replace(settings, camera=camera, background=background,
                                harmonise=harmonise)
 

@@ -21,6 +21,7 @@ REFINE_METHODS = ("guided", "bilateral", "none")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
 HARMONISE_MODES = ("phnet", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
+NETWORK_THREAD_MODES = ("auto", "on", "off")
 
 _DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -136,8 +137,10 @@ class HarmoniseConfig:
         resolution: long side of the network input, 0 (the model's default) or a multiple of 8
             in [64, 2048].
         network_every: run PHNet on every k-th frame (1..30) and reuse its colour model between.
-        network_thread: run PHNet on its own thread on the newest frame and apply its latest
-            colour model to every frame without waiting (network_every is then unused).
+        network_thread: ``on`` runs PHNet on its own thread on the newest frame and applies its
+            latest colour model to every frame without waiting (network_every is then unused);
+            ``off`` runs it in the frame's path; ``auto`` (default) is ``on`` when PHNet runs on
+            the CPU with ``network_every`` 1, ``off`` on a GPU. (true/false mean on/off.)
     """
 
     mode: str = "phnet"
@@ -148,11 +151,14 @@ class HarmoniseConfig:
     momentum: float = 0.2
     resolution: int = 0
     network_every: int = 1
-    network_thread: bool = False
+    network_thread: str = "auto"
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)
         _integer(self, "network_every", 1, 30)
+        if isinstance(self.network_thread, bool):  # settings files written before "auto"
+            object.__setattr__(self, "network_thread", "on" if self.network_thread else "off")
+        _choice(self, "network_thread", NETWORK_THREAD_MODES)
         _text(self, "model")
         _choice(self, "backend", HARMONISE_BACKENDS)
         device = _text(self, "device")

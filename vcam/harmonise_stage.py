@@ -191,6 +191,11 @@ def _build(config: HarmoniseConfig) -> _Active:
     load: Callable[..., Any] = phnet.Harmonizer.load
     what = config.model or "the bundled PHNet model"
     try:
+        thread = config.network_thread == "on"
+        if config.network_thread == "auto" and config.network_every == 1:
+            from phnet.runners import resolve_device
+
+            thread = resolve_device(config.device).type == "cpu"
         harmoniser = load(
             path=config.model or None,
             device=config.device,
@@ -198,7 +203,7 @@ def _build(config: HarmoniseConfig) -> _Active:
             resolution=config.resolution or None,
             momentum=config.momentum,
             network_every=config.network_every,
-            network_thread=config.network_thread,
+            network_thread=thread,
         )
     except FileNotFoundError as exc:
         if config.model:
