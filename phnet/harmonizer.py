@@ -117,6 +117,8 @@ class Harmonizer:
         self.radius = radius
         self.eps = eps
         self._state = None
+        self.network_runs = 0
+        """How many times the network has run (with the network thread: how often it keeps up)."""
 
     @classmethod
     def load(
@@ -192,6 +194,7 @@ class Harmonizer:
             "fg_momentum": self.fg_momentum,
             "network_every": self.network_every,
             "network_thread": self._worker is not None,
+            "network_runs": self.network_runs,
         }
         d.update(self.runner.info())
         return d
@@ -266,6 +269,7 @@ class Harmonizer:
             self._worker_generation = generation
         momenta = (self.fg_momentum, self.momentum)
         low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
+        self.network_runs += 1
         coeffs = fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
         if frame_size is None:
             return coeffs

@@ -275,5 +275,6 @@ def test_bench_row_reports_speed_latency_cpu_and_memory():
     assert row["fps"] > 0 and row["latency_p95"] > 0 and row["rss_mib"] > 50
     assert 0 < row["cpu_percent"] < 100 * (os.cpu_count() or 1) + 50
     assert row["stages"]["segmentation"] > 0 and row["stages"]["harmonise"] > 0
+    assert row["frames_per_network_run"] is None  # no network ran
     table = _bench_table([row])
     assert "p95 latency ms" in table and "colour transfer" in table

@@ -565,6 +565,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
           "excluded; the live pipeline overlaps capture and sending with processing). p95 "
           "latency: 95th percentile of one frame's time in process_one. CPU %: process CPU time "
           "(all threads) over that time, 100 = one core busy. RSS: resident memory after the row. "
+          "Frames / network run: how many frames share one run of PHNet (1 = every frame; with "
+          "the network thread, how far it lags). "
           f"torch threads: {torch.get_num_threads()}.")
     for note in notes:
         print(note)
@@ -585,12 +587,14 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
     with Pipeline(source, [], _pipeline_config(settings)) as pipeline:
         info = pipeline.harmonise_info()
         busy = cpu = 0.0
+        runs_before = 0
         latencies: list[float] = []
         for index, (frame, t) in enumerate(source):
             start, start_cpu = time.perf_counter(), time.process_time()
             pipeline.process_one(frame, t)
             if index == warmup - 1:
                 pipeline.stats.reset()
+                runs_before = pipeline.harmonise_info().get("network_runs", 0)
             elif index >= warmup:
                 latencies.append(time.perf_counter() - start)
                 cpu += time.process_time() - start_cpu  # every thread of the process
@@ -598,6 +602,7 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
         done = len(latencies)
         snap = pipeline.stats.snapshot()
         rss = _rss_mib()
+        runs = pipeline.harmonise_info().get("network_runs", 0) - runs_before
     stages = {name: snap["stages"].get(name, {}).get("median_ms") for name in _BENCH_STAGES}
     return {
         "size": f"{width}x{height}",
@@ -608,6 +613,7 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
         "latency_p95": 1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
         "cpu_percent": 100 * cpu / busy if busy > 0 else float("nan"),
         "rss_mib": rss,
+        "frames_per_network_run": done / runs if runs else None,
     }
 
 
@@ -667,7 +673,7 @@ def _bench_chart(rows: list[dict], path: Path) -> Path:
 
 def _bench_table(rows: list[dict]) -> str:
     head = ["size", "harmonisation", *_BENCH_STAGES, "total ms", "FPS", "p95 latency ms",
-            "CPU %", "RSS MiB"]
+            "CPU %", "RSS MiB", "frames / network run"]
     align = ["---"] * 2 + ["---:"] * (len(head) - 2)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
@@ -675,6 +681,8 @@ def _bench_table(rows: list[dict]) -> str:
         cells += ["-" if v is None else f"{v:.1f}" for v in row["stages"].values()]
         cells += [f"{row['total']:.1f}", f"{row['fps']:.1f}", f"{row['latency_p95']:.1f}",
                   f"{row['cpu_percent']:.0f}", f"{row['rss_mib']:.0f}"]
+        runs = row.get("frames_per_network_run")
+        cells.append("-" if runs is None else f"{runs:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
