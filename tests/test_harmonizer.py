@@ -147,7 +147,7 @@ def test_network_every_k_frames_reuses_the_colour_model(checkpoint):
     frame, mask = frame_and_mask()
     outs = [h(frame, mask) for _ in range(7)]
     assert len(calls) == 3  # frames 1, 4 and 7
-    assert h.info()["network_runs"] == 3
+    assert h.network_runs == 3
     assert np.array_equal(outs[1], outs[0])  # same frame, same colour model
     assert np.array_equal(outs[1][mask == 0], frame[mask == 0])
     h.reset()
