@@ -109,6 +109,48 @@ def bench_config(name: str, sizes: list[int], repeats: int, threads: int) -> lis
     return rows
 
 
+def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: int) -> str:
+    """Milliseconds of each step of ``Harmonizer``'s CPU frame path, one frame size a row: the
+    OpenCV downscale, the network, fitting the colour models, upsampling them to the frame
+    (once per network run) and applying them inside the mask's box (every frame)."""
+    import cv2
+
+    from .guided_upsample import FrameColourModel, fit_affine
+    from .harmonizer import Harmonizer, work_size
+
+    h = Harmonizer.load(path, device="cpu")
+    lines = ["| frame | network input | downscale | network | fit | upsample | apply | whole call |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    rng = np.random.default_rng(0)
+    for width, height in sizes:
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 3)
+        mask = np.zeros((height, width), np.float32)
+        mask[height // 5 :, width // 4 : 3 * width // 4] = 1.0
+        hh, ww = work_size(height, width, h.resolution)
+        low = torch.from_numpy(cv2.resize(frame, (ww, hh), interpolation=cv2.INTER_AREA))
+        low_in = low.permute(2, 0, 1)[None].float() / 255
+        low_mask = torch.from_numpy(cv2.resize(mask, (ww, hh), interpolation=cv2.INTER_AREA))[None, None]
+        out, _ = h.runner(low_in, low_mask, None, (1.0, 1.0))
+        coeffs = fit_affine(low_in, out)
+        model = FrameColourModel(coeffs, height, width)
+
+        def whole() -> None:
+            h.reset()
+            h(frame, mask)
+
+        ms = [
+            _median_ms(lambda: cv2.resize(frame, (ww, hh), interpolation=cv2.INTER_AREA), repeats),
+            _median_ms(lambda: h.runner(low_in, low_mask, None, (1.0, 1.0)), repeats),
+            _median_ms(lambda: fit_affine(low_in, out), repeats),
+            _median_ms(lambda: FrameColourModel(coeffs, height, width), repeats),
+            _median_ms(lambda: model.apply(frame, mask), repeats),
+            _median_ms(whole, repeats),
+        ]
+        lines.append(f"| {width}x{height} | {ww}x{hh} | " + " | ".join(f"{m:.1f}" for m in ms) + " |")
+    h.close()
+    return "\n".join(lines)
+
+
 def to_markdown(rows: list[dict]) -> str:
     gpu = any("torch_cuda_fp16_ms" in r for r in rows)
     head = ("| config | params (M) | size | GMACs | PyTorch CPU fp32 ms | ORT CPU ms | "
@@ -136,8 +178,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="CPU threads for PyTorch and ONNX Runtime (default: all cores)")
+    p.add_argument("--harmonizer", nargs="?", const="", metavar="CKPT",
+                   help="instead: time each step of the Harmonizer's CPU frame path at 640x480, "
+                   "1280x720 and 1920x1080 (default checkpoint: the bundled one)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.harmonizer is not None:
+        sizes = [(640, 480), (1280, 720), (1920, 1080)]
+        print(f"Harmonizer CPU frame path: torch {torch.__version__}, {args.threads} threads; "
+              f"median ms of {args.repeats}")
+        print(bench_harmonizer(args.harmonizer or None, sizes, args.repeats))
+        return 0
     rows = []
     for name in args.configs:
         rows += bench_config(name, args.sizes, args.repeats, args.threads)

@@ -194,3 +194,11 @@ def test_model_benchmark_reports_ratios_against_eager_fp32():
     assert "ORT / PyTorch speed-up" in table and "x |" in table
     gpu = dict(rows[0], torch_cuda_fp32_ms=4.0, torch_cuda_fp16_ms=1.0)
     assert "| 4.00 | 1.00 | 1000 | 4.00x |" in to_markdown([gpu])
+
+
+def test_harmonizer_benchmark_times_every_step(tmp_path):
+    from phnet.bench import bench_harmonizer
+
+    path = phnet.save(phnet.build("nano").eval(), tmp_path / "nano.safetensors")
+    table = bench_harmonizer(str(path), [(96, 64)], repeats=1)
+    assert "| upsample | apply |" in table and "| 96x64 |" in table
