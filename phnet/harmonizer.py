@@ -132,6 +132,7 @@ class Harmonizer:
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
         network_every: int = 1,
         network_thread: bool = False,
+        compile: bool = False,
     ) -> "Harmonizer":
         """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
 
@@ -144,12 +145,15 @@ class Harmonizer:
         multiply-adds per pixel on k - 1 of k frames). ``network_thread``: run the network on
         its own thread on the newest frame whenever it is free, and apply the latest colour
         model to every frame without waiting (``network_every`` is then unused); call
-        ``close()`` when done.
+        ``close()`` when done. ``compile``: PyTorch backend only, ``torch.compile`` the network
+        (CUDA graphs on a GPU; see ``TorchRunner``).
         """
         dev = resolve_device(device)
         path = Path(path) if path is not None else default_checkpoint(dev)
         if backend not in ("auto", "torch", "onnxruntime"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnxruntime', got {backend!r}")
+        if compile and (path.suffix == ".onnx" or backend == "onnxruntime"):
+            raise ValueError("compile=True needs the PyTorch backend (torch.compile), not ONNX Runtime")
         if path.suffix == ".onnx":
             if backend == "torch":
                 raise ValueError(f"{path} is an ONNX graph: it runs with backend='onnxruntime'")
@@ -165,7 +169,7 @@ class Harmonizer:
 
                 runner = OrtRunner(export_onnx(model), dev, threads)
             else:
-                runner = TorchRunner(model, dev)
+                runner = TorchRunner(model, dev, compile=compile)
         res = resolution or (config.work_resolution if config else 256)
         return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
                    network_every=network_every, network_thread=network_thread)

@@ -35,11 +35,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 class TorchRunner:
-    """PyTorch eager; on CUDA in float16 and channels-last (statistics stay float32 inside PN)."""
+    """PyTorch; on CUDA in float16 and channels-last (statistics stay float32 inside PN).
+
+    ``compile``: wrap the network in ``torch.compile`` (on CUDA with ``mode="reduce-overhead"``,
+    which replays CUDA graphs). Off by default: on this project's 2-core CPU it saved 4 % of the
+    lite network's time (42.7 -> 40.8 ms at 256x192) for 40 s of compiling at start; each new
+    frame size compiles again.
+    """
 
     backend = "torch"
 
-    def __init__(self, model: PHNet, device: torch.device, half: bool | None = None):
+    def __init__(self, model: PHNet, device: torch.device, half: bool | None = None,
+                 compile: bool = False):
         self.device = device
         self.half = (device.type == "cuda") if half is None else half
         self.dtype = torch.float16 if self.half else torch.float32
@@ -48,6 +55,10 @@ class TorchRunner:
             model = model.half()
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
+        self.compiled = compile
+        if compile:
+            mode = "reduce-overhead" if device.type == "cuda" else "default"
+            model = torch.compile(model, mode=mode, dynamic=False)
         self.model = model
 
     def __call__(self, image: Tensor, mask: Tensor, state, momentum: tuple[float, float]) -> tuple[Tensor, object]:
@@ -63,7 +74,8 @@ class TorchRunner:
         name = str(self.device)
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"
-        return {"backend": "torch", "device": name, "dtype": str(self.dtype).replace("torch.", "")}
+        return {"backend": "torch", "device": name, "dtype": str(self.dtype).replace("torch.", ""),
+                "compiled": self.compiled}
 
 
 class OrtRunner:

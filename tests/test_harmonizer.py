@@ -247,3 +247,20 @@ def test_cpu_frame_path_agrees_with_the_tensor_path(checkpoint):
     assert diff.max() <= 3 and diff.mean() < 0.05
     assert not np.array_equal(fast[mask == 1], frame[mask == 1])
     assert np.array_equal(fast[mask == 0], frame[mask == 0])
+
+
+@pytest.mark.slow
+def test_compiled_network_agrees_with_eager(checkpoint):
+    """torch.compile (CUDA graphs on a GPU) must not change the pictures; checked on the CPU."""
+    frame, mask = frame_and_mask(96, 128)
+    eager = phnet.Harmonizer.load(checkpoint, device="cpu")
+    compiled = phnet.Harmonizer.load(checkpoint, device="cpu", compile=True)
+    assert compiled.info()["compiled"] is True
+    for _ in range(2):  # the first frame without state, the second with it
+        diff = np.abs(eager(frame, mask).astype(int) - compiled(frame, mask).astype(int))
+        assert diff.max() <= 1
+
+
+def test_compile_needs_the_pytorch_backend(checkpoint):
+    with pytest.raises(ValueError, match="PyTorch backend"):
+        phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime", compile=True)

@@ -192,8 +192,10 @@ def test_model_benchmark_reports_ratios_against_eager_fp32():
     assert rows[0]["torch_cpu_ms"] > 0 and rows[0]["ort_cpu_ms"] > 0
     table = to_markdown(rows)
     assert "ORT / PyTorch speed-up" in table and "x |" in table
-    gpu = dict(rows[0], torch_cuda_fp32_ms=4.0, torch_cuda_fp16_ms=1.0)
-    assert "| 4.00 | 1.00 | 1000 | 4.00x |" in to_markdown([gpu])
+    gpu = dict(rows[0], torch_cuda_fp32_ms=4.0, torch_cuda_fp16_ms=1.0, torch_cuda_fp16_graphs_ms=0.5)
+    assert "| 4.00 | 1.00 | 0.50 | 2000 | 8.00x |" in to_markdown([gpu])
+    failed = dict(gpu, torch_cuda_fp16_graphs_ms=float("nan"))
+    assert "| 4.00 | 1.00 | nan | 1000 | 4.00x |" in to_markdown([failed])
 
 
 def test_harmonizer_benchmark_times_every_step(tmp_path):
