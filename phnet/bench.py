@@ -124,7 +124,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
     import cv2
 
     from .guided_upsample import FrameColourModel, fit_affine
-    from .harmonizer import Harmonizer, work_size
+    from .harmonizer import Harmonizer, downscale_for_network, work_size
 
     h = Harmonizer.load(path, device="cpu")
     lines = ["| frame | network input | downscale | network | fit | upsample | apply | whole call |",
@@ -135,9 +135,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
         mask = np.zeros((height, width), np.float32)
         mask[height // 5 :, width // 4 : 3 * width // 4] = 1.0
         hh, ww = work_size(height, width, h.resolution)
-        low = torch.from_numpy(cv2.resize(frame, (ww, hh), interpolation=cv2.INTER_AREA))
-        low_in = low.permute(2, 0, 1)[None].float() / 255
-        low_mask = torch.from_numpy(cv2.resize(mask, (ww, hh), interpolation=cv2.INTER_AREA))[None, None]
+        low_in, low_mask = downscale_for_network(frame, mask, (hh, ww))
         out, _ = h.runner(low_in, low_mask, None, (1.0, 1.0))
         coeffs = fit_affine(low_in, out)
         model = FrameColourModel(coeffs, height, width)
@@ -147,7 +145,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
             h(frame, mask)
 
         ms = [
-            _median_ms(lambda: cv2.resize(frame, (ww, hh), interpolation=cv2.INTER_AREA), repeats),
+            _median_ms(lambda: downscale_for_network(frame, mask, (hh, ww)), repeats),
             _median_ms(lambda: h.runner(low_in, low_mask, None, (1.0, 1.0)), repeats),
             _median_ms(lambda: fit_affine(low_in, out), repeats),
             _median_ms(lambda: FrameColourModel(coeffs, height, width), repeats),

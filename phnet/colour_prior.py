@@ -18,11 +18,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .colortransfer import RATIO_RANGE, STD_EPS
 from .pn import StatsState, smooth_stats
 from .stats import masked_global_stats
-
-RATIO_RANGE = (0.2, 5.0)
-"""Bounds of the background / foreground standard-deviation ratio (as in ``colortransfer``)."""
 
 _RGB_TO_XYZ = torch.tensor([
     [0.412453, 0.357580, 0.180423],
@@ -92,7 +90,7 @@ class ColourPrior(nn.Module):
         ok = ((now.valid[:, 0] > 0.5) & (now.valid[:, 1] > 0.5)).view(-1, 1, 1, 1)
         mu_f, mu_b = state.mean[:, :, 0, None, None], state.mean[:, :, 1, None, None]
         sd_f, sd_b = state.std[:, :, 0, None, None], state.std[:, :, 1, None, None]
-        ratio = (sd_b / sd_f.clamp_min(1e-3)).clamp(*RATIO_RANGE)
+        ratio = (sd_b / sd_f.clamp_min(STD_EPS)).clamp(*RATIO_RANGE)
         moved = (lab - mu_f) * ratio + mu_b
         s = self.strength.view(1, 3, 1, 1)
         out = lab_to_rgb(lab + s * (moved - lab))

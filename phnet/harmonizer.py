@@ -60,6 +60,18 @@ def work_size(height: int, width: int, resolution: int) -> tuple[int, int]:
     return (h, 16) if h == w == 8 else (h, w)
 
 
+def downscale_for_network(
+    composite: np.ndarray, mask: np.ndarray, size: tuple[int, int]
+) -> tuple[Tensor, Tensor]:
+    """RGB uint8 HxWx3 and float32 HxW -> the network's ``(1, 3, h, w)`` and ``(1, 1, h, w)``
+    float32 tensors in [0, 1] at ``size = (h, w)`` (OpenCV area averaging)."""
+    h, w = size
+    low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
+    low_in = torch.from_numpy(low).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    low_mask = torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA))
+    return low_in, low_mask.clamp_(0.0, 1.0)[None, None]
+
+
 def _check_frame(composite: np.ndarray, mask: np.ndarray) -> None:
     if not isinstance(composite, np.ndarray) or composite.dtype != np.uint8:
         got = composite.dtype if isinstance(composite, np.ndarray) else type(composite).__name__
@@ -224,12 +236,9 @@ class Harmonizer:
         network run (on the network thread when there is one), applied inside the mask's box."""
         self._since_network += 1
         height, width = composite.shape[:2]
-        h, w = work_size(height, width, self.resolution)
         if self._worker is not None or self._coeffs is None or self._since_network >= self.network_every:
-            low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
-            low_in = torch.from_numpy(low).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-            low_mask = torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA))
-            low_mask = low_mask.clamp_(0.0, 1.0)[None, None]
+            size = work_size(height, width, self.resolution)
+            low_in, low_mask = downscale_for_network(composite, mask, size)
             if self._worker is not None:
                 self._worker.offer(low_in, low_mask, (height, width))
                 self._coeffs = self._worker.result(wait=self._coeffs is None)

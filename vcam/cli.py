@@ -586,7 +586,7 @@ def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int)
     settings = dataclasses.replace(Settings(), harmonise=harmonise)
     with Pipeline(source, [], _pipeline_config(settings)) as pipeline:
         info = pipeline.harmonise_info()
-        busy = cpu = 0.0
+        cpu = 0.0
         runs_before = 0
         latencies: list[float] = []
         for index, (frame, t) in enumerate(source):
