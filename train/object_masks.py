@@ -15,8 +15,8 @@ little) bounds GrabCut, the convex hull of the seeds is "probably foreground" an
 strong core "surely foreground". The result keeps the largest connected component, fills its
 holes and is softened by a Gaussian of ~0.3 % of the long side.
 
-Limits. It works when the subject's colours differ from its surroundings (a sheep or a
-pig on grass, a duck on dark water, a parrot on stone). It fails where they do not: it cuts off parts
+Limits. It works when the subject's colours differ from its surroundings (a sheep or horses on
+grass, a duck on dark water, a parrot on stone). It fails where they do not: it cuts off parts
 coloured like the background (a black tail on a dark shadow, white legs), keeps what the
 subject stands on or between its legs (a rock, a branch, water, grass), and keeps only the
 largest subject of a group. :func:`object_mask` returns ``None`` when the result is implausible
@@ -28,12 +28,13 @@ sheet before using a new source.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = ["MaskStats", "object_mask"]
+__all__ = ["MaskStats", "object_mask", "object_mask_with_stats"]
 
 WORK_SIDE = 400
 """Long side (px) at which the prior and GrabCut run; the mask is scaled back up."""
@@ -199,9 +200,7 @@ def _segment(small: np.ndarray) -> tuple[np.ndarray, MaskStats]:
         reason = f"GrabCut kept {agree:.0%} of the seed hull < {MIN_SEED_AGREEMENT:.0%}"
     elif colour < MIN_COLOUR_DISTANCE:
         reason = f"fg/bg colour distance {colour:.2f} < {MIN_COLOUR_DISTANCE}"
-    if reason:
-        return fg, MaskStats(st.area, st.border, main, agree, colour, reason)
-    return fg, st
+    return fg, dataclasses.replace(st, reason=reason)
 
 
 def object_mask_with_stats(rgb: np.ndarray) -> tuple[np.ndarray | None, MaskStats]:
