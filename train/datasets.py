@@ -52,7 +52,7 @@ __all__ = [
     "list_photos",
 ]
 
-KINDS = ("synthetic", "ffhqh", "iharmony4")
+KINDS = ("synthetic", "ffhqh", "iharmony4", "corpus")
 SPLITS = ("train", "val", "test")
 BAD_FILE_POLICIES = ("skip", "stop")
 IHARMONY4_SUBSETS = ("HAdobe5k", "HCOCO", "Hday2night", "HFlickr")
@@ -85,8 +85,10 @@ class DataConfig:
     """Which data, and how to cut it. Values are checked on construction.
 
     Attributes:
-        kind: ``"synthetic"`` (photos -> on-the-fly triples), ``"ffhqh"`` or ``"iharmony4"``.
-        root: the photo folder (synthetic) or the data set's root folder.
+        kind: ``"synthetic"`` (photos -> on-the-fly triples), ``"ffhqh"``, ``"iharmony4"`` or
+            ``"corpus"`` (a ``phnet-corpus`` folder of people, objects and scenes:
+            :mod:`train.corpus_dataset`).
+        root: the photo folder (synthetic), the corpus folder or the data set's root folder.
         masks: synthetic only: ``"synth"`` (drawn silhouettes and shapes), ``"mediapipe"``
             (person segmentation with ``vcam.segmenter``) or ``"folder:<path>"`` (mask files
             with the same stem as the photo; a relative path is taken from the current folder).
@@ -100,6 +102,9 @@ class DataConfig:
         on_bad_file: ``"skip"`` (log it, list it in ``.skipped``, go on) or ``"stop"`` (raise).
         real_root: FFHQH only: the folder of real images; empty means
             ``{root}/images1024x1024`` (FFHQ's own folder name).
+        mix: corpus only: the weights of the triple kinds, ``"people:0.4,objects:0.2,
+            identity:0.2,silhouettes:0.2"`` (the default when empty; see
+            :mod:`train.corpus_dataset`).
     """
 
     kind: str = "synthetic"
@@ -113,6 +118,7 @@ class DataConfig:
     seed: int = 0
     on_bad_file: str = "skip"
     real_root: str = ""
+    mix: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -157,6 +163,15 @@ class DataConfig:
         self.subsets = tuple(self.subsets)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             _fail("seed", "an int", self.seed, TypeError)
+        if not isinstance(self.mix, str):
+            _fail("mix", "a string like 'people:0.5,identity:0.5'", self.mix, TypeError)
+        if self.mix:
+            from .corpus_dataset import parse_mix
+
+            try:
+                parse_mix(self.mix)
+            except ValueError as exc:
+                _fail("mix", f"valid ({exc})", self.mix)
         if self.on_bad_file not in BAD_FILE_POLICIES:
             _fail("on_bad_file", f"one of {', '.join(map(repr, BAD_FILE_POLICIES))}",
                   self.on_bad_file)
@@ -182,6 +197,10 @@ def build_dataset(cfg: DataConfig, split: str) -> Dataset:
         return IHarmony4Dataset(cfg, split)
     if cfg.kind == "ffhqh":
         return FFHQHDataset(cfg, split)
+    if cfg.kind == "corpus":
+        from .corpus_dataset import CorpusDataset
+
+        return CorpusDataset(cfg, split)
     return SyntheticDataset(cfg, split)
 
 

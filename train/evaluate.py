@@ -13,7 +13,8 @@ conventions named in the report. Two ways to feed the images:
   without rounding (the training-validation setting). Colour transfer has no tensor path and
   still runs on uint8; the composite is scored as float.
 
-``--temporal`` switches to the synthetic-video evaluation of ``train.temporal``.
+``--temporal`` switches to the synthetic-video evaluation of ``train.temporal``; ``--people``
+to the four measurements on a corpus's held-out real people (:mod:`train.people_eval`).
 """
 from __future__ import annotations
 
@@ -273,7 +274,7 @@ def _parser() -> argparse.ArgumentParser:
         "foreground ratio; or, with --temporal, flicker on synthetic video with known motion.",
     )
     d = p.add_argument_group("data")
-    d.add_argument("--data-kind", choices=("synthetic", "ffhqh", "iharmony4"),
+    d.add_argument("--data-kind", choices=("synthetic", "ffhqh", "iharmony4", "corpus"),
                    help="data set layout (train.datasets.DataConfig.kind)")
     d.add_argument("--data-root", help="data set root folder")
     d.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -303,6 +304,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="PSNR peak: max of the target image (the paper's) or 255")
     c.add_argument("--soft-masks", action="store_true", help="do not binarise masks at 0.5")
     c.add_argument("--psnr-cap", type=float, default=100.0, help="PSNR reported for an error of 0 (dB)")
+    pp = p.add_argument_group("people (a phnet-corpus folder as --data-root)")
+    pp.add_argument("--people", action="store_true",
+                    help="recolour, identity, new backgrounds and temporal on the corpus's held-out people")
+    pp.add_argument("--samples", type=int, default=4,
+                    help="perturbed versions of each person for recolour (default 4)")
+    pp.add_argument("--scenes", type=int, default=3,
+                    help="scene photos of the split added to the bundled backgrounds (default 3)")
     t = p.add_argument_group("temporal (synthetic video)")
     t.add_argument("--temporal", action="store_true", help="evaluate flicker on synthetic video instead")
     t.add_argument("--scenarios", default="exposure,segmentation",
@@ -427,6 +435,8 @@ def eval_main(argv: list[str] | None = None) -> int:
     names = _parse_methods(p, args)
     metric = MetricConfig(fmse=args.fmse, peak=args.peak,
                           mask_threshold=None if args.soft_masks else 0.5, psnr_cap=args.psnr_cap)
+    if args.people:
+        return _people(p, args, names, metric)
     if args.temporal:
         return _temporal(p, args, names, metric)
     if not args.data_kind or not args.data_root:
@@ -437,16 +447,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     if args.tensor_path and size % 8:
         p.error(f"--tensor-path needs --size a multiple of 8, got {size}")
     try:
-        from phnet.colortransfer import ColorTransfer
-
-        methods: dict[str, object] = {}
-        for name in names:
-            if name == "composite":
-                methods["composite"] = Composite()
-            elif name == "colortransfer":
-                methods["colortransfer"] = ColorTransfer(momentum=1.0)
-            else:
-                methods.update(_load_phnets(args, [1.0]))
+        methods = _frame_methods(names, args)
         from .datasets import build_dataset
 
         data_cfg = _data_config(args, size)
@@ -515,43 +516,151 @@ def _fit(img: np.ndarray, msk: np.ndarray, long_side: int) -> tuple[np.ndarray, 
     return cv2.resize(img, size, interpolation=interp), cv2.resize(msk, size, interpolation=interp)
 
 
-def _temporal(p: argparse.ArgumentParser, args, names: list[str], metric: MetricConfig) -> int:
+def _temporal_methods(names: list[str], args, momenta: list[float]) -> dict[str, object]:
+    from phnet.colortransfer import ColorTransfer
+
+    methods: dict[str, object] = {}
+    for name in names:
+        if name == "composite":
+            methods["composite"] = Composite()
+        elif name == "colortransfer":
+            for mo in momenta:
+                methods[f"colortransfer m={mo:g}"] = ColorTransfer(momentum=mo)
+        else:
+            methods.update(_load_phnets(args, momenta))
+    return methods
+
+
+def _temporal_reports(args, names: list[str], metric: MetricConfig, scen: list[str],
+                      stills: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> tuple[list[str], dict]:
+    """Every scenario over clips made from ``stills``: Markdown reports and their data."""
+    momenta = [1.0] if args.smooth_momentum == 1.0 else [1.0, args.smooth_momentum]
+    reports, data = [], {}
+    for sc in scen:
+        methods = _temporal_methods(names, args, momenta)
+        vcfg = VideoConfig(frames=args.frames, seed=args.seed, **SCENARIOS[sc])
+        videos = (
+            make_video(img, msk, dataclasses.replace(vcfg, seed=args.seed + i), name=n)
+            for i, (n, img, msk) in enumerate(stills)
+        )
+        res = evaluate_temporal(methods, videos, metric, vcfg,
+                                progress=None if args.no_progress else log.info)
+        reports.append(format_temporal_markdown(res, f"{title}, scenario '{sc}'"))
+        data[sc] = res.to_dict()
+    return reports, data
+
+
+def _scenarios(p: argparse.ArgumentParser, args) -> list[str]:
     scen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = [s for s in scen if s not in SCENARIOS]
     if bad or not scen:
         p.error(f"--scenarios must name some of {', '.join(SCENARIOS)}, got {args.scenarios!r}")
     if not 0.0 < args.smooth_momentum <= 1.0:
         p.error(f"--smooth-momentum must lie in (0, 1], got {args.smooth_momentum}")
-    try:
-        from phnet.colortransfer import ColorTransfer
+    return scen
 
-        momenta = [1.0] if args.smooth_momentum == 1.0 else [1.0, args.smooth_momentum]
+
+def _temporal(p: argparse.ArgumentParser, args, names: list[str], metric: MetricConfig) -> int:
+    scen = _scenarios(p, args)
+    try:
         stills = _stills_from_args(p, args)
-        reports, data = [], {"scenarios": {}}
-        for sc in scen:
-            methods: dict[str, object] = {}
-            for name in names:
-                if name == "composite":
-                    methods["composite"] = Composite()
-                elif name == "colortransfer":
-                    for mo in momenta:
-                        methods[f"colortransfer m={mo:g}"] = ColorTransfer(momentum=mo)
-                else:
-                    methods.update(_load_phnets(args, momenta))
-            vcfg = VideoConfig(frames=args.frames, seed=args.seed, **SCENARIOS[sc])
-            videos = (
-                make_video(img, msk, dataclasses.replace(vcfg, seed=args.seed + i), name=n)
-                for i, (n, img, msk) in enumerate(stills)
-            )
-            res = evaluate_temporal(methods, videos, metric, vcfg,
-                                    progress=None if args.no_progress else log.info)
-            reports.append(format_temporal_markdown(res, f"PHNet temporal evaluation, scenario '{sc}'"))
-            data["scenarios"][sc] = res.to_dict()
+        reports, data = _temporal_reports(args, names, metric, scen, stills, "PHNet temporal evaluation")
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         log.error("phnet-eval: %s", exc)
         return 2
-    _write_outputs(args, "\n".join(reports), data)
+    _write_outputs(args, "\n".join(reports), {"scenarios": data})
     return 0
+
+
+def _frame_methods(names: list[str], args) -> dict[str, object]:
+    from phnet.colortransfer import ColorTransfer
+
+    methods: dict[str, object] = {}
+    for name in names:
+        if name == "composite":
+            methods["composite"] = Composite()
+        elif name == "colortransfer":
+            methods["colortransfer"] = ColorTransfer(momentum=1.0)
+        else:
+            methods.update(_load_phnets(args, [1.0]))
+    return methods
+
+
+def _people(p: argparse.ArgumentParser, args, names: list[str], metric: MetricConfig) -> int:
+    """``--people``: recolour, identity, new backgrounds and temporal on the corpus's people."""
+    from . import people_eval as pe
+    from .datasets import build_dataset
+
+    if not args.data_root:
+        p.error("--people needs --data-root (a corpus folder made by phnet-corpus)")
+    if args.data_kind not in (None, "corpus"):
+        p.error("--people reads a phnet-corpus folder: leave out --data-kind or give 'corpus'")
+    size = _parse_size(p, args.size, 256)
+    scen = _scenarios(p, args)
+    root, split = args.data_root, args.split
+    try:
+        methods = _frame_methods(names, args)
+        sections, data = [], {}
+        for what, mix, samples in (("recolour", "people:1", args.samples), ("identity", "identity:1", 1)):
+            ds = build_dataset(pe.people_data_config(root, mix, size, samples, args.data_seed or 0), split)
+            res = evaluate_dataset(ds, methods, metric, limit=args.limit, batch_size=args.batch_size,
+                                   progress=not args.no_progress,
+                                   describe={"kind": f"corpus people ({what})", "root": str(root),
+                                             "split": split, "size": size})
+            data[what] = res.to_dict()
+            sections.append(format_markdown(res, f"People, {what}"))
+        people = pe.load_people(root, split, size)
+        backgrounds = {**pe.bundled_backgrounds(), **pe.scene_backgrounds(root, split, args.scenes)}
+        shift_methods = {k: v for k, v in methods.items() if k != "composite"}
+        shifts = pe.new_background_shifts(shift_methods, people, backgrounds)
+        data["new_backgrounds"] = shifts.to_dict()
+        sections.append(pe.format_shift_markdown(shifts))
+        stills = [(s.name, s.image, s.alpha) for s in pe.load_people(root, split, None, single_only=True)]
+        if args.video_size:
+            stills = [(n, *_fit(img, msk, args.video_size)) for n, img, msk in stills]
+        reports, data["temporal"] = _temporal_reports(args, names, metric, scen, stills,
+                                                      "People, temporal")
+        sections += reports
+        if args.grid:
+            bundled = pe.bundled_backgrounds()
+            log.info("wrote %s", pe.people_grid(people[:args.grid_count], bundled, methods, args.grid))
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        log.error("phnet-eval: %s", exc)
+        return 2
+    summary = _people_summary(data, list(methods), pe.BUNDLED_BACKGROUNDS)
+    _write_outputs(args, "\n".join([summary, *sections]), data)
+    return 0
+
+
+def _people_summary(data: dict, labels: list[str], bundled: Sequence[str]) -> str:
+    """One table of the four measurements, per method."""
+    rec = data["recolour"]["methods"]
+    ide = data["identity"]["methods"]
+    shifts = data["new_backgrounds"]["methods"]
+    temporal = next(iter(data["temporal"].values()), {}).get("methods", {})
+    base = rec.get("composite", {}).get("overall", {}).get("fmse")
+    lines = [
+        f"# People: held-out people of {data['recolour']['dataset'].get('root')} "
+        f"(split {data['recolour']['dataset'].get('split')}, size "
+        f"{data['recolour']['dataset'].get('size') or 'native'})",
+        "",
+        "| Method | recolour fMSE ↓ | recolour fPSNR ↑ | identity fMSE ↓ | identity / composite's recolour | "
+        "worst mean abs(da), abs(db) on a bundled background ↓ | flicker (first scenario) ↓ |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in labels:
+        r = rec[label]["overall"]
+        i = ide[label]["overall"]
+        ratio = "–" if not base else f"{i['fmse'] / base:.3f}"
+        worst = "0.0, 0.0 (unchanged)" if label == "composite" else "–"
+        if label in shifts:
+            per = [shifts[label][bg]["body"] for bg in bundled if shifts[label].get(bg, {}).get("body", {}).get("n")]
+            if per:
+                worst = f"{max(b['abs_da'] for b in per):.1f}, {max(b['abs_db'] for b in per):.1f}"
+        flick = temporal.get(label, {}).get("flicker")
+        lines.append(f"| {label} | {_fmt(r['fmse'])} | {_fmt(r['fpsnr'])} | {_fmt(i['fmse'])} | {ratio} | "
+                     f"{worst} | {_fmt(flick)} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,197 @@
+"""Training and evaluation triples from the people / objects / scenes corpus of ``phnet-corpus``.
+
+``DataConfig(kind="corpus", root=CORPUS, mix="people:0.4,objects:0.2,identity:0.2,silhouettes:0.2")``.
+Every item is one of four kinds, drawn per item with the weights of ``mix``; its ``subset`` is
+the kind's name, so every report splits by kind:
+
+- ``people``: a real person on their own photo (a single portrait or a crop of a group photo),
+  the foreground colour-augmented as FFHQH does (paper §3.2, :func:`train.augment.augment_foreground`)
+  and alpha-blended back with the person's matte over the unchanged background. The right
+  output is the photo: what changed is the light (exposure, contrast, a small hue shift), never
+  the person's own colours (skin, hair, clothes stay what they were).
+- ``objects``: the same with real subjects (animals, objects) on their real background.
+- ``identity``: a person's photo as it is (composite = real): nothing to fix, the right output
+  is the input. It teaches (and measures) leaving a consistent person alone.
+- ``silhouettes``: a scene photo with a drawn person/object silhouette
+  (:func:`train.synthesis.synth_mask`), the previous recipe. **Bias:** the "person" is a piece of
+  the same sky or grass as its background, so matching the foreground's statistics to the
+  background's (colour transfer) is nearly right here and exactly wrong for a real person in
+  front of a lawn. Kept as an option, off in the default mix's evaluation.
+
+The split of every picture is fixed in the manifest (people by identity, with a held-out test
+set of people that no training or model choice sees; the rest by source photo), never by crop.
+
+Crops: people and objects are cut as a square around their mask so the head stays in frame
+(train: random side 75-100 % of the shorter side, position and flip; val/test: the largest
+centred square, fixed); silhouettes use :func:`train.datasets.fit_to_size` as before. With
+``size=None`` the whole picture is used. The mask returned is the matte binarised at 0.5 (the
+paper trains and evaluates on binary masks); the composite uses the soft matte.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .corpus_manifest import CorpusEntry, read_manifest
+from .datasets import DataConfig, HarmonizationDataset, _resize, _to_tensor, fit_to_size, read_mask, read_rgb
+from .augment import augment_foreground
+from .synthesis import Rng, synth_mask
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TRIPLE_KINDS", "DEFAULT_MIX", "parse_mix", "CorpusDataset", "person_crop", "alpha_composite"]
+
+TRIPLE_KINDS = ("people", "objects", "identity", "silhouettes")
+DEFAULT_MIX = "people:0.4,objects:0.2,identity:0.2,silhouettes:0.2"
+# Which manifest kind each triple kind draws its pictures from.
+_POOL = {"people": "person", "objects": "object", "identity": "person", "silhouettes": "scene"}
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"people:0.4,identity:0.2"`` -> ``{"people": 0.4, "identity": 0.2}`` (weights, not
+    normalised; zero weights dropped).
+
+    Raises:
+        ValueError: an unknown kind, a weight that is not a number >= 0, or all weights zero.
+    """
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        name, sep, weight = part.partition(":")
+        name = name.strip()
+        if name not in TRIPLE_KINDS:
+            raise ValueError(f"mix: unknown kind {name!r} (known: {', '.join(TRIPLE_KINDS)})")
+        try:
+            w = float(weight) if sep else 1.0
+        except ValueError:
+            raise ValueError(f"mix: the weight of {name} must be a number, got {weight!r}") from None
+        if not w >= 0.0:
+            raise ValueError(f"mix: the weight of {name} must be >= 0, got {w}")
+        if w > 0:
+            mix[name] = mix.get(name, 0.0) + w
+    if not mix:
+        raise ValueError(f"mix must give some kind a weight > 0 (kinds: {', '.join(TRIPLE_KINDS)}), "
+                         f"got {text!r}")
+    return mix
+
+
+def person_crop(mask: np.ndarray, rng: Rng | None) -> tuple[int, int, int]:
+    """A square window ``(top, left, side)`` that keeps the subject's head in frame.
+
+    Args:
+        mask: float32 HxW in [0, 1], the subject's matte.
+        rng: random draws for training (side 75-100 % of the shorter side, the window's top
+            0-25 % of the side above the subject's top edge, a horizontal offset of up to 15 %),
+            or None for the fixed window (largest square, top 10 % above the subject, centred
+            on it).
+    """
+    h, w = mask.shape
+    side = min(h, w)
+    ys, xs = np.nonzero(mask > 0.5)
+    if ys.size == 0:
+        return (h - side) // 2, (w - side) // 2, side
+    y0, cx = int(ys.min()), float(xs.mean())
+    if rng is not None:
+        side = max(8, int(round(side * rng.uniform(0.75, 1.0))))
+        top = y0 - int(round(side * rng.uniform(0.0, 0.25)))
+        left = int(round(cx - side / 2 + side * rng.uniform(-0.15, 0.15)))
+    else:
+        top = y0 - int(round(side * 0.1))
+        left = int(round(cx - side / 2))
+    top = min(max(top, 0), h - side)
+    left = min(max(left, 0), w - side)
+    return top, left, side
+
+
+def alpha_composite(real: torch.Tensor, alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """FFHQH's composite: the colour-augmented photo blended over the photo by the soft matte.
+
+    Args:
+        real: ``(3, H, W)`` float in [0, 1].
+        alpha: ``(1, H, W)`` float in [0, 1], the soft matte.
+    Returns:
+        ``(3, H, W)`` float in [0, 1], equal to ``real`` where ``alpha`` is 0.
+    """
+    augmented = augment_foreground(real, generator)
+    return real + alpha * (augmented - real)
+
+
+class CorpusDataset(HarmonizationDataset):
+    """The four kinds of triples of the module's docstring, from a ``phnet-corpus`` folder.
+
+    Length: ``samples_per_image`` x the pictures of this split in the pools the mix uses. Item
+    ``i`` draws its kind with the mix's weights and its picture uniformly from that kind's pool,
+    both from the item's own generator (so val/test items are fixed, train items change with
+    the epoch). Item names are ``<picture>#<kind>#<i>``.
+    """
+
+    def __init__(self, cfg: DataConfig, split: str) -> None:
+        super().__init__(cfg, split)
+        self.mix = parse_mix(cfg.mix or DEFAULT_MIX)
+        entries = [e for e in read_manifest(cfg.root) if e.split == split]
+        self.pools: dict[str, list[CorpusEntry]] = {
+            kind: [e for e in entries if e.kind == _POOL[kind]] for kind in self.mix
+        }
+        empty = [k for k, pool in self.pools.items() if not pool]
+        for kind in empty:
+            log.warning("corpus %s: no %s pictures for %r triples; that kind is left out",
+                        split, _POOL[kind], kind)
+            del self.pools[kind]
+            del self.mix[kind]
+        pictures = {e.name for pool in self.pools.values() for e in pool}
+        self._records = list(range(cfg.samples_per_image * len(pictures)))
+        self._kinds = list(self.mix)
+        self._weights = torch.tensor([self.mix[k] for k in self._kinds], dtype=torch.float64)
+        log.info("corpus %s: %d pictures (%s), %d items", split, len(pictures),
+                 ", ".join(f"{k} {len(p)}" for k, p in self.pools.items()), len(self._records))
+
+    def _draw(self, gen: torch.Generator) -> tuple[str, CorpusEntry]:
+        k = int(torch.multinomial(self._weights, 1, generator=gen))
+        kind = self._kinds[k]
+        pool = self.pools[kind]
+        return kind, pool[int(torch.randint(len(pool), (1,), generator=gen))]
+
+    def _load(self, index: int, gen: torch.Generator):
+        kind, entry = self._draw(gen)
+        root = Path(self.cfg.root)
+        name = f"{entry.name}#{kind}#{index}"
+        photo = read_rgb(root / entry.name)
+        rng = self._rng(gen)
+        if kind == "silhouettes":
+            (real,) = fit_to_size([photo], self.cfg.size, rng)
+            return None, synth_mask(real.shape[0], real.shape[1], gen), real, name, kind
+        alpha = read_mask(root / entry.mask)
+        if alpha.shape != photo.shape[:2]:
+            alpha = _resize(alpha, photo.shape[1], photo.shape[0])
+        real, alpha = self._crop(photo, alpha, rng)
+        if kind == "identity":
+            return real, alpha, real, name, kind
+        real_t = _to_tensor(real)
+        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha))[None]
+        comp = alpha_composite(real_t, alpha_t, gen)
+        comp_u8 = comp.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        return comp_u8, alpha, real, name, kind
+
+    def _crop(self, photo: np.ndarray, alpha: np.ndarray, rng: Rng | None):
+        if self.cfg.size is None:
+            if rng is not None and rng.chance(0.5):
+                photo, alpha = photo[:, ::-1], alpha[:, ::-1]
+            return np.ascontiguousarray(photo), np.ascontiguousarray(alpha)
+        top, left, side = person_crop(alpha, rng)
+        out = [_resize(img[top:top + side, left:left + side], self.cfg.size, self.cfg.size)
+               for img in (photo, alpha)]
+        if rng is not None and rng.chance(0.5):
+            out = [img[:, ::-1] for img in out]
+        return [np.ascontiguousarray(img) for img in out]
+
+    @property
+    def entries(self) -> Sequence[CorpusEntry]:
+        """Every picture this split draws from, once."""
+        seen: dict[str, CorpusEntry] = {}
+        for pool in self.pools.values():
+            for e in pool:
+                seen.setdefault(e.name, e)
+        return list(seen.values())
