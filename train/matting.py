@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vcam.closing import Closing
-
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -151,7 +149,7 @@ def fetch_model(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-class PersonMatter(Closing):
+class PersonMatter:
     """Soft person matte of a still photo with RVM MobileNetV3 on ONNX Runtime's CPU provider.
 
     The network is recurrent: for a still, the states start as four zero [1, 1, 1, 1] tensors
@@ -244,6 +242,12 @@ class PersonMatter(Closing):
                 f"matting model returned alpha of shape {alpha.shape} for a {h}x{w} picture"
             )
         return np.clip(alpha, 0.0, 1.0)
+
+    def __enter__(self) -> "PersonMatter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def close(self) -> None:
         """Releases the ONNX Runtime session; safe to call twice."""
