@@ -15,7 +15,8 @@ import torch
 
 from conftest import DEVICE
 from train import augment
-from train.corpus import _copyright_stanzas, _licence_for, build_corpus, reject_reason
+from train.corpus import build_corpus, reject_reason
+from train.corpus_fetch import copyright_stanzas, licence_for
 from train.datasets import (
     BadFileError, DataConfig, FFHQHDataset, IHarmony4Dataset, SyntheticDataset, build_dataset,
     fit_to_size,
@@ -575,23 +576,45 @@ def test_corpus_filters_and_licences():
     text = ("Files: *\nCopyright: 2000, Someone\nLicense: BSD-3-Clause\n\n"
             "Files: nature/Dune.jpg\n       nature/Storm.jpg\n"
             "Copyright: 2008, A\n           2009, B\nLicense: GPL-2+\n Long text.\n")
-    stanzas = _copyright_stanzas(text)
-    assert _licence_for(stanzas, "nature/Storm.jpg") == "GPL-2+; (c) 2008, A / 2009, B"
-    assert _licence_for(stanzas, "other.png") == "BSD-3-Clause; (c) 2000, Someone"
+    stanzas = copyright_stanzas(text)
+    assert licence_for(stanzas, "nature/Storm.jpg") == "GPL-2+; (c) 2008, A / 2009, B"
+    assert licence_for(stanzas, "other.png") == "BSD-3-Clause; (c) 2000, Someone"
 
 
-def test_corpus_skimage_reproducible(tmp_path):
+def test_corpus_skimage_reproducible(tmp_path, monkeypatch):
+    """scikit-image gives four scenes and one person (the astronaut); no network: the matte and
+    the face detector are stand-ins."""
     pytest.importorskip("skimage")
+    from train.corpus_people import PeopleTools
+
+    def matte(self, rgb):
+        alpha = np.zeros(rgb.shape[:2], np.float32)
+        alpha[rgb.shape[0] // 4:, rgb.shape[1] // 4:-rgb.shape[1] // 4] = 1.0
+        return alpha, "rvm"
+
+    monkeypatch.setattr(PeopleTools, "matte", matte)
+    monkeypatch.setattr(PeopleTools, "faces", lambda self, rgb: [(180, 60, 100, 110)])
     a, b = tmp_path / "a", tmp_path / "b"
-    assert build_corpus(a, ["skimage"], max_side=256) == {"skimage": 5}
-    assert build_corpus(b, ["skimage"], max_side=256) == {"skimage": 5}
-    files = sorted(p.name for p in a.iterdir())
-    assert files == sorted(p.name for p in b.iterdir())
-    assert "MANIFEST.tsv" in files and "skimage__astronaut.png" in files
+    want = {"skimage": {"scene": 4, "person": 1, "object": 0}}
+    assert build_corpus(a, ["skimage"], max_side=256) == want
+    assert build_corpus(b, ["skimage"], max_side=256) == want
+    files = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    assert {"MANIFEST.tsv", "scenes/skimage__chelsea.png", "people/skimage__astronaut.jpg",
+            "people/masks/skimage__astronaut.png"} <= set(files)
+    assert not any(f.startswith("scenes/") and "astronaut" in f for f in files)
     for name in files:
         assert (a / name).read_bytes() == (b / name).read_bytes()
     lines = (a / "MANIFEST.tsv").read_text().splitlines()
-    assert lines[0].split("\t") == ["name", "source", "original", "licence", "sha256"]
+    assert lines[0].split("\t") == ["name", "kind", "split", "group", "people", "mask",
+                                     "mask_source", "faces", "source", "original", "licence",
+                                     "sha256"]
     assert [ln.split("\t")[0] for ln in lines[1:]] == sorted(ln.split("\t")[0] for ln in lines[1:])
-    assert max(cv2.imread(str(a / "skimage__astronaut.png")).shape[:2]) == 256
+    astronaut = cv2.imread(str(a / "people/skimage__astronaut.jpg"))
+    assert max(astronaut.shape[:2]) == 256
+    assert cv2.imread(str(a / "people/masks/skimage__astronaut.png"), cv2.IMREAD_UNCHANGED).shape \
+        == astronaut.shape[:2]
+    row = next(ln.split("\t") for ln in lines if ln.startswith("people/skimage__astronaut"))
+    assert row[1:5] == ["person", "test", "astronaut", "1"]
+    assert row[7] == "90,30,50,55"  # the face box, scaled with the picture (512 -> 256)
     assert str(tmp_path) not in (a / "MANIFEST.tsv").read_text()

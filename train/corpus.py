@@ -1,293 +1,97 @@
-"""A small, reproducible photo corpus from openly licensed offline sources.
+"""A small, reproducible corpus of people, real objects and scenes from licensed offline sources.
 
-``phnet-corpus --out DIR`` gathers natural RGB photos for the synthetic dataset
-(:class:`train.datasets.SyntheticDataset`) from sources that need no web scraping:
+``phnet-corpus --out DIR`` gathers, with no web scraping (Debian packages by ``apt-get
+download`` + ``dpkg -x``, one PyPI source archive, and the Python packages' own samples):
 
-- ``skimage``: photos bundled with scikit-image (``skimage.data``): public-domain or CC0.
-- ``sklearn``: scikit-learn's two sample images (CC BY 2.0), if scikit-learn is installed.
-- ``opencv-doc``: the sample data of Debian's ``opencv-doc`` package, fetched with
-  ``apt-get download`` and unpacked with ``dpkg -x`` into a temporary folder; only photos are
-  kept (no calibration patterns, logos, text, synthetic drawings, grey or tiny images, and one
-  image of each stereo / optical-flow pair so that near-duplicates never straddle a split).
-- ``mate-backgrounds``: the nature photos of Debian's ``mate-backgrounds`` package (GPL-2+).
+- people (:mod:`train.corpus_people`): single portraits and head-and-shoulders crops of group
+  photos, with a matte (the source's own labelme polygons, else RVM, else the selfie segmenter)
+  and face boxes;
+- objects (:mod:`train.corpus_objects`): animals on their real background, with a mask;
+- scenes (:mod:`train.corpus_scenes`): photos with no person, for backgrounds and silhouettes.
 
-Every photo is written as ``<source>__<name>.jpg`` (or ``.png`` when the original is a PNG),
-scaled down to ``--max-side`` when larger, and listed in ``MANIFEST.tsv`` (name, source,
-original path, licence note, sha256), sorted by name. Licence notes of the Debian packages come
-from their ``copyright`` files, which are copied to ``licences/``. Two runs with the same
-package versions give byte-identical output. A source that cannot be fetched is reported and
-skipped.
+Layout (the contract with :mod:`train.corpus_manifest` and :mod:`train.corpus_dataset`)::
+
+    MANIFEST.tsv                      one row per picture, sorted by name (columns below)
+    scenes/<source>__<stem>.jpg|png
+    people/<source>__<stem>.jpg       people/masks/<source>__<stem>.png
+    objects/<source>__<stem>.jpg      objects/masks/<source>__<stem>.png
+    licences/<package>.copyright      the packages' copyright / licence files
+
+Masks are grey uint8 PNGs, 255 = foreground, soft edges kept, the size of their picture.
+Manifest columns (:data:`train.corpus_manifest.COLUMNS`): name, kind (scene | person | object),
+split, group, people, mask, mask_source (labelme | rvm | selfie | object), faces
+(``x,y,w,h;...`` in the picture's pixels), source, original (package-relative, never a local
+path), licence (licence and credit of that file), sha256 (of the written picture).
+
+Splits never move and never straddle a group:
+
+- people: the reviewed table :data:`train.corpus_people.PEOPLE_SPLITS`, by identity (all photos
+  of one person) or by source photo (all crops of one group photo);
+- scenes and objects: ``hash_fraction(group)`` (:func:`train.datasets.hash_fraction`) below
+  0.1 is test, below 0.2 val, else train, where ``group`` is the file name without its folder,
+  e.g. ``skimage__chelsea.png`` (so the scenes of the earlier flat corpus keep their split).
+
+Pictures are scaled down to ``--max-side`` (masks and face boxes with them). Two runs with the
+same package versions give byte-identical files. A source that cannot be fetched is reported
+and skipped; the manifest keeps the rows of sources not built this time.
 """
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import hashlib
 import logging
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from train.corpus_manifest import COLUMNS, MANIFEST, CorpusEntry
+from train.corpus_objects import OBJECT_SOURCES
+from train.corpus_people import PEOPLE_SOURCES, PeopleTools, people_split
+from train.corpus_photo import MIN_SIDE, Photo, SourceUnavailable, reject_reason
+from train.corpus_scenes import SCENE_SOURCES
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["SOURCES", "Photo", "build_corpus", "corpus_main"]
+__all__ = ["SOURCES", "FOLDERS", "Photo", "SourceUnavailable", "build_corpus", "corpus_main",
+           "reject_reason", "split_of"]
 
 JPEG_QUALITY = 95
 PNG_COMPRESSION = 6
-MIN_SIDE = 256
-"""Photos whose shorter side is below this are too small to crop from."""
-MIN_COLOURFULNESS = 6.0
-"""Mean |R-G| + |G-B| (0-255) below which a picture counts as grey."""
-MIN_COLOURS = 120
-"""Distinct colours (16 levels a channel) below which a picture counts as a drawing."""
+TEST_FRACTION = 0.1
+VAL_FRACTION = 0.1
+FOLDERS = {"scene": "scenes", "person": "people", "object": "objects"}
 
-MANIFEST = "MANIFEST.tsv"
-MANIFEST_HEADER = ("name", "source", "original", "licence", "sha256")
+SourceFn = Callable[[Path, dict[str, str]], Iterator[Photo]]
 
 
-@dataclass
-class Photo:
-    """One photo from a source, before it is written."""
-
-    name: str  # stable name within the source, no extension
-    image: np.ndarray  # RGB uint8 HxWx3
-    original: str  # where it came from (package-relative, never a local absolute path)
-    licence: str
-    ext: str  # ".jpg" or ".png", after the original
+def _sources() -> dict[str, tuple[SourceFn, ...]]:
+    names = list(dict.fromkeys([*SCENE_SOURCES, *PEOPLE_SOURCES, *OBJECT_SOURCES]))
+    return {n: tuple(table[n] for table in (SCENE_SOURCES, PEOPLE_SOURCES, OBJECT_SOURCES)
+                     if n in table) for n in names}
 
 
-class SourceUnavailable(RuntimeError):
-    """A source could not be fetched or read."""
+SOURCES: dict[str, tuple[SourceFn, ...]] = _sources()
+"""Source name -> its photo generators (scenes, people, objects), each called as
+``fn(temporary folder, licence texts to fill by package name)``."""
 
 
-# --------------------------------------------------------------------------- quality filters
+# --------------------------------------------------------------------------- splits
 
-def _to_rgb(img: np.ndarray) -> np.ndarray | None:
-    """Decoded OpenCV image (BGR/BGRA/grey, 8 or 16 bit) -> RGB uint8, or None if grey."""
-    if img.dtype == np.uint16:
-        img = (img // 257).astype(np.uint8)
-    if img.dtype != np.uint8 or img.ndim != 3:
-        return None
-    if img.shape[2] == 4:
-        alpha = img[..., 3:].astype(np.float32) / 255.0
-        img = (img[..., :3].astype(np.float32) * alpha + 255.0 * (1 - alpha)).round()
-        img = img.astype(np.uint8)
-    return cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+def split_of(kind: str, group: str) -> str:
+    """The split of a picture: people by the reviewed table, the rest by ``hash_fraction``."""
+    if kind == "person":
+        return people_split(group)
+    from train.datasets import hash_fraction
 
-
-def reject_reason(rgb: np.ndarray) -> str | None:
-    """Why ``rgb`` is not a usable photo (tiny, grey, a drawing), or None when it is."""
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        return f"too small ({w}x{h})"
-    c = rgb.astype(np.int16)
-    colourfulness = float(np.abs(c[..., 0] - c[..., 1]).mean()
-                          + np.abs(c[..., 1] - c[..., 2]).mean())
-    if colourfulness < MIN_COLOURFULNESS:
-        return f"grey (colourfulness {colourfulness:.1f})"
-    q = (rgb // 16).astype(np.int32)
-    colours = len(np.unique(q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]))
-    if colours < MIN_COLOURS:
-        return f"a drawing ({colours} colours)"
-    return None
-
-
-# --------------------------------------------------------------------------- Debian copyright
-
-def _copyright_stanzas(text: str) -> list[tuple[list[str], str, str]]:
-    """(file globs, copyright, licence name) of each ``Files:`` stanza of a DEP-5 file."""
-    stanzas = []
-    for block in re.split(r"\n\s*\n", text):
-        fields: dict[str, str] = {}
-        key = None
-        for line in block.splitlines():
-            if line.startswith((" ", "\t")) and key:
-                fields[key] += "\n" + line.strip()
-            elif ":" in line:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                fields[key] = value.strip()
-        if "Files" in fields and "License" in fields:
-            globs = fields["Files"].split()
-            names = [ln.strip() for ln in fields.get("Copyright", "").splitlines() if ln.strip()]
-            # Long holder lists (OpenCV names eight companies) are cut; the full text is copied
-            # to licences/.
-            holders = " / ".join(names[:2]) + (" et al." if len(names) > 2 else "")
-            stanzas.append((globs, holders, fields["License"].splitlines()[0].strip()))
-    return stanzas
-
-
-def _licence_for(stanzas: list[tuple[list[str], str, str]], path: str) -> str:
-    """DEP-5 rule: the last stanza whose glob matches wins."""
-    note = "licence not stated"
-    for globs, holders, licence in stanzas:
-        if any(fnmatch.fnmatchcase(path, g) for g in globs):
-            note = f"{licence}; (c) {holders}" if holders else licence
-    return note
-
-
-# --------------------------------------------------------------------------- sources
-
-_SKIMAGE = {
-    # name: (file in skimage/data, licence note from scikit-image's docstring)
-    "astronaut": ("astronaut.png", "public domain (NASA; Eileen Collins)"),
-    "chelsea": ("chelsea.png", "CC0 (photographer Stefan van der Walt)"),
-    "coffee": ("coffee.png", "CC0 (photographer Rachel Michetti; Pikolo Espresso Bar)"),
-    "rocket": ("rocket.jpg", "public domain (SpaceX, DSCOVR launch)"),
-    "hubble_deep_field": ("hubble_deep_field.jpg", "public domain (NASA, Hubble XDF)"),
-}
-# Left out: motorcycle_left/right (Middlebury 2014; no licence stated), retina and ihc (medical
-# and microscopy), the grey textures and drawings.
-
-
-def _skimage_photos(tmp: Path, licences: dict[str, str]) -> Iterator[Photo]:
-    try:
-        import skimage
-        import skimage.data
-    except ImportError as exc:
-        raise SourceUnavailable(f"scikit-image is not installed ({exc})") from exc
-    version = getattr(skimage, "__version__", "?")
-    for name, (filename, licence) in sorted(_SKIMAGE.items()):
-        try:
-            rgb = np.ascontiguousarray(getattr(skimage.data, name)())
-        except Exception as exc:  # noqa: BLE001 - one missing image must not end the source
-            logger.warning("skimage: cannot load %s: %s", name, exc)
-            continue
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            logger.warning("skimage: %s is not RGB uint8 (%s, %s)", name, rgb.shape, rgb.dtype)
-            continue
-        yield Photo(name, rgb, f"scikit-image {version}: skimage/data/{filename}", licence,
-                    os.path.splitext(filename)[1])
-
-
-def _sklearn_photos(tmp: Path, licences: dict[str, str]) -> Iterator[Photo]:
-    try:
-        import sklearn
-        from sklearn.datasets import load_sample_images
-    except ImportError as exc:
-        raise SourceUnavailable(f"scikit-learn is not installed ({exc})") from exc
-    bunch = load_sample_images()
-    authors = {"china.jpg": "danielbuechele", "flower.jpg": "vultilion"}
-    for path, rgb in sorted(zip(bunch.filenames, bunch.images), key=lambda t: str(t[0])):
-        filename = os.path.basename(str(path))
-        licence = f"CC BY 2.0 (Flickr user {authors.get(filename, 'unknown')})"
-        yield Photo(os.path.splitext(filename)[0], np.ascontiguousarray(rgb),
-                    f"scikit-learn {sklearn.__version__}: sklearn/datasets/images/{filename}",
-                    licence, ".jpg")
-
-
-def _fetch_deb(package: str, tmp: Path) -> tuple[Path, str, str]:
-    """``apt-get download`` + ``dpkg -x``: (unpacked root, package version, copyright text)."""
-    for tool in ("apt-get", "dpkg"):
-        if shutil.which(tool) is None:
-            raise SourceUnavailable(f"{tool} not found (a Debian or Ubuntu system is needed)")
-    workdir = tmp / package
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(["apt-get", "download", package], cwd=workdir, check=True,
-                       capture_output=True, text=True, timeout=600)
-    except subprocess.CalledProcessError as exc:
-        raise SourceUnavailable(f"apt-get download {package} failed: "
-                                f"{exc.stderr.strip().splitlines()[-1:] or exc}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise SourceUnavailable(f"apt-get download {package} timed out") from exc
-    debs = sorted(workdir.glob(f"{package}_*.deb"))
-    if not debs:
-        raise SourceUnavailable(f"apt-get download {package} produced no .deb")
-    version = debs[-1].name[len(package) + 1:].rsplit("_", 1)[0]
-    unpacked = workdir / "root"
-    try:
-        subprocess.run(["dpkg", "-x", str(debs[-1]), str(unpacked)], check=True,
-                       capture_output=True, text=True, timeout=600)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        raise SourceUnavailable(f"dpkg -x {debs[-1].name} failed: {exc}") from exc
-    copyright_file = unpacked / "usr/share/doc" / package / "copyright"
-    text = copyright_file.read_text(encoding="utf-8", errors="replace") \
-        if copyright_file.is_file() else ""
-    return unpacked, version, text
-
-
-def _read_photo(path: Path) -> tuple[np.ndarray | None, str | None]:
-    img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        return None, "cannot decode"
-    rgb = _to_rgb(img)
-    if rgb is None:
-        return None, "grey file"
-    return rgb, reject_reason(rgb)
-
-
-# Not photos (calibration boards, logos, text, drawings, masks, a painting) or the second image
-# of a stereo / flow / before-after pair.
-_OPENCV_EXCLUDE = re.compile(
-    r"^(left\d+|right\d*|chessboard|board|.*logo.*|.*text.*|digits|sudoku|notes|gradient|mask|"
-    r"templ|tmpl|ml|ellipses|detect_blob|pic\d|.*GT|aloeR|rubberwhale2|leuvenB|graf3|aero3|"
-    r"basketball2|Blender_Suzanne2|ela_modified|starry_night|pca_test1|cards|box.*)$",
-    re.IGNORECASE,
-)
-
-
-def _opencv_doc_photos(tmp: Path, licences: dict[str, str]) -> Iterator[Photo]:
-    root, version, copyright_text = _fetch_deb("opencv-doc", tmp)
-    licences["opencv-doc"] = copyright_text
-    stanzas = _copyright_stanzas(copyright_text)
-    data = root / "usr/share/doc/opencv-doc/examples/data"
-    if not data.is_dir():
-        raise SourceUnavailable("opencv-doc has no examples/data folder")
-    for path in sorted(data.iterdir()):
-        if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or not path.is_file():
-            continue
-        if _OPENCV_EXCLUDE.match(path.stem):
-            logger.debug("opencv-doc: %s is not a photo (by name)", path.name)
-            continue
-        rgb, reason = _read_photo(path)
-        if reason is not None:
-            logger.info("opencv-doc: skipping %s: %s", path.name, reason)
-            continue
-        # The package installs upstream's samples/data/ under examples/data/.
-        licence = _licence_for(stanzas, f"samples/data/{path.name}") + \
-            " (OpenCV sample data; photographer not recorded)"
-        yield Photo(path.stem, rgb,
-                    f"opencv-doc {version}: usr/share/doc/opencv-doc/examples/data/{path.name}",
-                    licence, ".png" if path.suffix.lower() == ".png" else ".jpg")
-
-
-def _mate_photos(tmp: Path, licences: dict[str, str]) -> Iterator[Photo]:
-    root, version, copyright_text = _fetch_deb("mate-backgrounds", tmp)
-    licences["mate-backgrounds"] = copyright_text
-    stanzas = _copyright_stanzas(copyright_text)
-    # Only nature/ holds photographs; abstract/ and desktop/ are artwork.
-    nature = root / "usr/share/backgrounds/mate/nature"
-    if not nature.is_dir():
-        raise SourceUnavailable("mate-backgrounds has no usr/share/backgrounds/mate/nature")
-    for path in sorted(nature.iterdir()):
-        if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or not path.is_file():
-            continue
-        rgb, reason = _read_photo(path)
-        if reason is not None:
-            logger.info("mate-backgrounds: skipping %s: %s", path.name, reason)
-            continue
-        licence = _licence_for(stanzas, f"nature/{path.name}")
-        yield Photo(path.stem, rgb,
-                    f"mate-backgrounds {version}: usr/share/backgrounds/mate/nature/{path.name}",
-                    licence, ".png" if path.suffix.lower() == ".png" else ".jpg")
-
-
-SOURCES: dict[str, Callable[[Path, dict[str, str]], Iterator[Photo]]] = {
-    # name: photos(temporary folder, licence texts to fill by package name)
-    "skimage": _skimage_photos,
-    "sklearn": _sklearn_photos,
-    "opencv-doc": _opencv_doc_photos,
-    "mate-backgrounds": _mate_photos,
-}
+    fraction = hash_fraction(group)
+    if fraction < TEST_FRACTION:
+        return "test"
+    return "val" if fraction < TEST_FRACTION + VAL_FRACTION else "train"
 
 
 # --------------------------------------------------------------------------- writing
@@ -296,38 +100,120 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "image"
 
 
-def _encode(rgb: np.ndarray, ext: str) -> bytes:
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+def _encode(img: np.ndarray, ext: str) -> bytes:
+    """RGB uint8 HxWx3 (or grey HxW) -> file bytes."""
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     if ext == ".png":
-        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     else:
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
                                              cv2.IMWRITE_JPEG_OPTIMIZE, 0])
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {ext} image")
     return buf.tobytes()
 
 
-def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
+def _shrink(photo: Photo, max_side: int) -> Photo:
+    """``photo`` with its image, mask and face boxes scaled to a long side of ``max_side``."""
+    h, w = photo.image.shape[:2]
     if max(h, w) <= max_side:
-        return rgb
+        return photo
     scale = max_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    image = cv2.resize(photo.image, size, interpolation=cv2.INTER_AREA)
+    mask = None if photo.mask is None else \
+        cv2.resize(photo.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    sx, sy = size[0] / w, size[1] / h
+    faces = tuple((round(x * sx), round(y * sy), max(1, round(bw * sx)), max(1, round(bh * sy)))
+                  for x, y, bw, bh in photo.faces)
+    return photo.with_(image=image, mask=mask, faces=faces)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Writes ``data`` unless the file already holds it (atomic: temporary file + rename)."""
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, path)
+
+
+def _mask_bytes(mask: np.ndarray) -> bytes:
+    return _encode(np.clip(np.round(mask * 255.0), 0, 255).astype(np.uint8), ".png")
+
+
+def _write_photo(out: Path, source: str, photo: Photo, max_side: int) -> tuple[CorpusEntry,
+                                                                              list[str]]:
+    """Writes one picture (and its mask); (its manifest entry, the paths written)."""
+    if photo.kind not in FOLDERS:
+        raise ValueError(f"{source}: kind must be one of {', '.join(FOLDERS)}, got {photo.kind!r}")
+    if photo.kind != "scene" and photo.mask is None:
+        raise ValueError(f"{source}: the {photo.kind} {photo.name} has no mask")
+    photo = _shrink(photo, max_side)
+    folder = FOLDERS[photo.kind]
+    stem = f"{source}__{_safe(photo.name)}"
+    ext = photo.ext if photo.kind == "scene" else ".jpg"
+    name = f"{folder}/{stem}{ext}"
+    data = _encode(photo.image, ext)
+    _write(out / name, data)
+    written = [name]
+    mask_name = ""
+    if photo.kind != "scene":
+        mask_name = f"{folder}/masks/{stem}.png"
+        _write(out / mask_name, _mask_bytes(photo.mask))
+        written.append(mask_name)
+    group = photo.group if photo.kind == "person" else (photo.group or name.split("/", 1)[1])
+    entry = CorpusEntry(
+        name=name, kind=photo.kind, split=split_of(photo.kind, group), group=group,
+        people=photo.people if photo.kind == "person" else 0, mask=mask_name,
+        mask_source=photo.mask_source if photo.kind != "scene" else "",
+        faces=tuple(photo.faces) if photo.kind == "person" else (),
+        source=source, original=photo.original, licence=photo.licence,
+        sha256=hashlib.sha256(data).hexdigest())
+    return entry, written
+
+
+def _old_rows(manifest_path: Path, rebuilt: list[str]) -> dict[str, tuple[str, ...]]:
+    """Rows of the existing manifest whose source is not rebuilt (an older layout: none)."""
+    if not manifest_path.is_file():
+        return {}
+    lines = manifest_path.read_text(encoding="utf-8").splitlines()
+    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
+        return {}
+    source_col = COLUMNS.index("source")
+    rows = {}
+    for line in lines[1:]:
+        fields = tuple(line.split("\t"))
+        if len(fields) == len(COLUMNS) and fields[source_col] not in rebuilt:
+            rows[fields[0]] = fields
+    return rows
+
+
+def _remove_stale(out: Path, source: str, written: set[str]) -> None:
+    """Files of ``source`` this run did not write (and the flat layout's ``<source>__*``)."""
+    patterns = [f"{source}__*"] + [f"{f}/{source}__*" for f in FOLDERS.values()] + \
+        [f"{f}/masks/{source}__*" for f in FOLDERS.values()]
+    for pattern in patterns:
+        for stale in sorted(out.glob(pattern)):
+            rel = stale.relative_to(out).as_posix()
+            if stale.is_file() and rel not in written:
+                stale.unlink()
 
 
 def build_corpus(
     out: str | os.PathLike, sources: list[str] | None = None, max_side: int = 1024
-) -> dict[str, int | str]:
+) -> dict[str, dict[str, int] | str]:
     """Write the corpus to ``out`` (created if needed).
 
-    Files named ``<source>__*`` of the chosen sources that this run did not write are removed,
-    so ``out`` always matches its manifest; other files there are left alone (the manifest also
-    keeps the rows of sources not chosen this time).
+    Files of the chosen sources that this run did not write are removed, so ``out`` always
+    matches its manifest; other files there are left alone (the manifest also keeps the rows of
+    sources not chosen this time).
 
     Returns:
-        For each chosen source, the number of photos written, or the reason it was skipped.
+        For each chosen source, ``{"scene": n, "person": n, "object": n}`` (pictures written),
+        or the reason it was skipped.
     """
     sources = list(SOURCES) if sources is None else list(sources)
     unknown = [s for s in sources if s not in SOURCES]
@@ -338,69 +224,61 @@ def build_corpus(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    rows: dict[str, tuple[str, ...]] = {}
-    if manifest_path.is_file():
-        for line in manifest_path.read_text(encoding="utf-8").splitlines()[1:]:
-            fields = line.split("\t")
-            if len(fields) == len(MANIFEST_HEADER) and fields[1] not in sources:
-                rows[fields[0]] = tuple(fields)
+    rows = _old_rows(manifest_path, sources)
 
-    result: dict[str, int | str] = {}
+    result: dict[str, dict[str, int] | str] = {}
     licence_texts: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="phnet-corpus-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="phnet-corpus-") as tmp_name, \
+            PeopleTools() as people:
         tmp = Path(tmp_name)
         for source in sources:
             written: set[str] = set()
+            entries: list[CorpusEntry] = []
             try:
-                for photo in SOURCES[source](tmp, licence_texts):
-                    filename = f"{source}__{_safe(photo.name)}{photo.ext}"
-                    if filename in written:
-                        raise RuntimeError(f"two photos of {source} are both named {filename}")
-                    data = _encode(_shrink(photo.image, max_side), photo.ext)
-                    target = out / filename
-                    if not target.is_file() or target.read_bytes() != data:
-                        tmp_target = target.with_name(target.name + ".part")
-                        tmp_target.write_bytes(data)
-                        os.replace(tmp_target, target)
-                    written.add(filename)
-                    rows[filename] = (filename, source, photo.original,
-                                      photo.licence.replace("\t", " ").replace("\n", " "),
-                                      hashlib.sha256(data).hexdigest())
+                for make in SOURCES[source]:
+                    for raw in make(tmp, licence_texts):
+                        for photo in people.finish(raw) if raw.kind == "person" else [raw]:
+                            entry, paths = _write_photo(out, source, photo, max_side)
+                            if entry.name in written:
+                                raise RuntimeError(f"two pictures of {source} are both named "
+                                                   f"{entry.name}")
+                            written.update(paths)
+                            entries.append(entry)
             except SourceUnavailable as exc:
                 logger.warning("source %s skipped: %s", source, exc)
                 result[source] = f"skipped: {exc}"
                 continue
-            for stale in sorted(out.glob(f"{source}__*")):
-                if stale.name not in written:
-                    stale.unlink()
-                    rows.pop(stale.name, None)
-            result[source] = len(written)
-            logger.info("source %s: %d photos", source, len(written))
+            _remove_stale(out, source, written)
+            for entry in entries:
+                rows[entry.name] = entry.row()
+            counts = {kind: sum(e.kind == kind for e in entries) for kind in FOLDERS}
+            result[source] = counts
+            logger.info("source %s: %s", source, ", ".join(f"{n} {k}" for k, n in counts.items()))
 
     licence_texts = {k: v for k, v in licence_texts.items() if v}
     if licence_texts:
         licences = out / "licences"
         licences.mkdir(exist_ok=True)
         for package, text in sorted(licence_texts.items()):
-            (licences / f"{package}.copyright").write_text(text, encoding="utf-8")
-    lines = ["\t".join(MANIFEST_HEADER)] + ["\t".join(rows[k]) for k in sorted(rows)]
-    manifest_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            _write(licences / f"{package}.copyright", text.encode("utf-8"))
+    lines = ["\t".join(COLUMNS)] + ["\t".join(rows[k]) for k in sorted(rows)]
+    _write(manifest_path, ("\n".join(lines) + "\n").encode("utf-8"))
     return result
 
 
 def corpus_main(argv: list[str] | None = None) -> int:
-    """``phnet-corpus``: gather the offline photo corpus into a folder."""
+    """``phnet-corpus``: gather the offline corpus of people, objects and scenes into a folder."""
     parser = argparse.ArgumentParser(
         prog="phnet-corpus",
-        description="Gather openly licensed offline photos (scikit-image, scikit-learn, "
-                    "Debian's opencv-doc and mate-backgrounds) into one folder, with a "
-                    "MANIFEST.tsv of sources, licences and checksums.",
+        description="Gather openly licensed offline pictures of people (with mattes and face "
+                    "boxes), real objects (with masks) and scenes into one folder, with a "
+                    "MANIFEST.tsv of kinds, splits, sources, licences and checksums.",
     )
     parser.add_argument("--out", required=True, help="output folder (keep it out of the repo)")
     parser.add_argument("--sources", default=",".join(SOURCES),
                         help=f"comma-separated subset of: {','.join(SOURCES)} (default: all)")
     parser.add_argument("--max-side", type=int, default=1024,
-                        help="scale larger photos down to this long side (default 1024)")
+                        help="scale larger pictures down to this long side (default 1024)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -410,9 +288,15 @@ def corpus_main(argv: list[str] | None = None) -> int:
         result = build_corpus(args.out, sources, args.max_side)
     except ValueError as exc:
         parser.error(str(exc))
-    total = 0
+    totals = dict.fromkeys(FOLDERS, 0)
+    print(f"{'source':18s} {'scenes':>7s} {'people':>7s} {'objects':>7s}")
     for source, outcome in result.items():
-        print(f"{source:18s} {outcome}")
-        total += outcome if isinstance(outcome, int) else 0
-    print(f"{total} photos in {args.out} (see {MANIFEST})")
+        if isinstance(outcome, str):
+            print(f"{source:18s} {outcome}")
+            continue
+        print(f"{source:18s} " + " ".join(f"{outcome[k]:7d}" for k in FOLDERS))
+        for k in FOLDERS:
+            totals[k] += outcome[k]
+    print(f"{'total':18s} " + " ".join(f"{totals[k]:7d}" for k in FOLDERS))
+    print(f"in {args.out} (see {MANIFEST})")
     return 0
