@@ -332,3 +332,22 @@ def test_build_is_reproducible_and_removes_stale_files(tmp_path, fake_corpus):
 def test_build_refuses_unknown_sources(tmp_path):
     with pytest.raises(ValueError, match="unknown sources"):
         corpus.build_corpus(tmp_path, ["nope"])
+
+
+def test_a_source_that_cannot_be_fetched_is_skipped_and_keeps_its_rows(tmp_path, fake_corpus,
+                                                                       monkeypatch):
+    from train.corpus_photo import SourceUnavailable
+
+    out = tmp_path / "corpus"
+    corpus.build_corpus(out, ["fake"], max_side=512)
+    before = (out / "MANIFEST.tsv").read_bytes()
+
+    def offline(tmp, licences):
+        raise SourceUnavailable("apt-get download fake failed: no network")
+        yield  # a generator, like every source
+
+    monkeypatch.setitem(corpus.SOURCES, "fake", (offline,))
+    result = corpus.build_corpus(out, ["fake"], max_side=512)
+    assert result == {"fake": "skipped: apt-get download fake failed: no network"}
+    assert (out / "MANIFEST.tsv").read_bytes() == before
+    assert all((out / e.name).is_file() for e in read_manifest(out))

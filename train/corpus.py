@@ -125,9 +125,12 @@ def _shrink(photo: Photo, max_side: int) -> Photo:
     mask = None if photo.mask is None else \
         cv2.resize(photo.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     sx, sy = size[0] / w, size[1] / h
-    faces = tuple((round(x * sx), round(y * sy), max(1, round(bw * sx)), max(1, round(bh * sy)))
-                  for x, y, bw, bh in photo.faces)
-    return photo.with_(image=image, mask=mask, faces=faces)
+    faces = []
+    for x, y, bw, bh in photo.faces:
+        x0, y0 = min(round(x * sx), size[0] - 1), min(round(y * sy), size[1] - 1)
+        x1, y1 = min(round((x + bw) * sx), size[0]), min(round((y + bh) * sy), size[1])
+        faces.append((x0, y0, max(1, x1 - x0), max(1, y1 - y0)))
+    return photo.with_(image=image, mask=mask, faces=tuple(faces))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -175,20 +178,18 @@ def _write_photo(out: Path, source: str, photo: Photo, max_side: int) -> tuple[C
     return entry, written
 
 
-def _old_rows(manifest_path: Path, rebuilt: list[str]) -> dict[str, tuple[str, ...]]:
-    """Rows of the existing manifest whose source is not rebuilt (an older layout: none)."""
+_SOURCE_COL = COLUMNS.index("source")
+
+
+def _old_rows(manifest_path: Path) -> dict[str, tuple[str, ...]]:
+    """The rows of the existing manifest (none if it has an older layout)."""
     if not manifest_path.is_file():
         return {}
     lines = manifest_path.read_text(encoding="utf-8").splitlines()
     if not lines or tuple(lines[0].split("\t")) != COLUMNS:
         return {}
-    source_col = COLUMNS.index("source")
-    rows = {}
-    for line in lines[1:]:
-        fields = tuple(line.split("\t"))
-        if len(fields) == len(COLUMNS) and fields[source_col] not in rebuilt:
-            rows[fields[0]] = fields
-    return rows
+    fields = (tuple(line.split("\t")) for line in lines[1:])
+    return {f[0]: f for f in fields if len(f) == len(COLUMNS)}
 
 
 def _remove_stale(out: Path, source: str, written: set[str]) -> None:
@@ -209,7 +210,7 @@ def build_corpus(
 
     Files of the chosen sources that this run did not write are removed, so ``out`` always
     matches its manifest; other files there are left alone (the manifest also keeps the rows of
-    sources not chosen this time).
+    sources not chosen this time, and of sources that could not be fetched).
 
     Returns:
         For each chosen source, ``{"scene": n, "person": n, "object": n}`` (pictures written),
@@ -224,7 +225,7 @@ def build_corpus(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    rows = _old_rows(manifest_path, sources)
+    rows = _old_rows(manifest_path)  # a skipped source keeps its rows (and files)
 
     result: dict[str, dict[str, int] | str] = {}
     licence_texts: dict[str, str] = {}
@@ -249,6 +250,7 @@ def build_corpus(
                 result[source] = f"skipped: {exc}"
                 continue
             _remove_stale(out, source, written)
+            rows = {k: v for k, v in rows.items() if v[_SOURCE_COL] != source}
             for entry in entries:
                 rows[entry.name] = entry.row()
             counts = {kind: sum(e.kind == kind for e in entries) for kind in FOLDERS}
