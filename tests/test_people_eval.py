@@ -99,3 +99,13 @@ def test_phnet_eval_people_needs_a_corpus(tmp_path):
         eval_main(["--people", "--no-progress"])
     assert eval_main(["--people", "--data-root", str(tmp_path), "--methods", "composite",
                       "--no-progress"]) == 2
+
+
+def test_phnet_eval_people_can_leave_out_the_temporal_part(corpus, tmp_path):
+    md = tmp_path / "people.md"
+    rc = eval_main(["--people", "--data-root", str(corpus), "--size", "native", "--no-temporal",
+                    "--methods", "composite", "--samples", "1", "--scenes", "0",
+                    "--markdown", str(md), "--no-progress"])
+    assert rc == 0
+    text = md.read_text()
+    assert "People, identity" in text and "People, temporal" not in text

@@ -183,6 +183,7 @@ class CorpusDataset(HarmonizationDataset):
         top, left, side = person_crop(alpha, rng)
         out = [_resize(img[top:top + side, left:left + side], self.cfg.size, self.cfg.size)
                for img in (photo, alpha)]
+        out[1] = np.clip(out[1], 0.0, 1.0)  # resampling can overshoot 1 by a rounding error
         if rng is not None and rng.chance(0.5):
             out = [img[:, ::-1] for img in out]
         return [np.ascontiguousarray(img) for img in out]

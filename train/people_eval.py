@@ -86,8 +86,9 @@ def load_people(root: str | Path, split: str = "test", size: int | None = 256,
             img = _resize(img[top:top + side, left:left + side], size, size)
             alpha = _resize(alpha[top:top + side, left:left + side], size, size)
             faces = _scale_boxes(faces, size / side, size / side, left, top)
-        stills.append(PersonStill(e.name, np.ascontiguousarray(img),
-                                  np.ascontiguousarray(alpha, dtype=np.float32), faces))
+        # Resampling can overshoot 1 by a rounding error; the harmonisers check the range.
+        alpha = np.clip(alpha, 0.0, 1.0, dtype=np.float32)
+        stills.append(PersonStill(e.name, np.ascontiguousarray(img), alpha, faces))
     return stills
 
 
