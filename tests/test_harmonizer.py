@@ -198,7 +198,7 @@ def test_network_thread_applies_the_latest_colour_model_without_waiting(checkpoi
         for out in outs:
             assert out.shape == frame.shape and np.array_equal(out[mask == 0], frame[mask == 0])
         h.reset()
-        assert h._coeffs is None
+        assert h.models.read()[1] is None
         assert h(frame, mask).shape == frame.shape  # the first frame after a reset waits for one
     finally:
         h.close()

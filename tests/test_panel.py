@@ -8,6 +8,7 @@ pyvirtualcam backend of test_sinks.py, so the real ``pyvirtualcam.Camera`` path 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import sys
@@ -392,3 +393,23 @@ def test_main_opens_the_panel_and_returns_when_it_is_closed(qtbot, tmp_path):
     QTimer.singleShot(100, close_when_ready)
     assert main(["--settings", str(path), "--no-tray"]) == 0
     assert load_settings(path).background.kind == "blur"
+
+
+def test_toggling_the_effect_never_fails_a_frame(open_panel, qtbot, caplog):
+    # Ctrl+E swaps the PHNet harmoniser (network on its own thread) out and in while frames are
+    # being harmonised. Failed before on about one toggle in three: "harmonisation failed ...
+    # coeffs must be a (1, 12, h, w) tensor, got NoneType" and an unharmonised frame.
+    settings = Settings(camera=SMALL, harmonise=HarmoniseConfig(mode="phnet",
+                                                                network_thread="on"))
+    window = open_panel(settings)
+    if window.controller.harmonise_info().get("method") != "phnet":
+        pytest.skip("no PHNet checkpoint bundled")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            for _ in range(2):
+                window.effect_action.trigger()
+                new_output(qtbot, window)
+            assert applied(window, "harmonise").mode == "phnet"
+            assert window.controller.pipeline.harmonise_info()["failed_frames"] == 0
+    assert window.controller.pipeline.stats.counter("errors") == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
