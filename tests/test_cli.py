@@ -278,3 +278,78 @@ def test_bench_row_reports_speed_latency_cpu_and_memory():
     assert row["frames_per_network_run"] is None  # no network ran
     table = _bench_table([row])
     assert "p95 latency ms" in table and "colour transfer" in table
+
+
+# ------------------------------------------------------------- never lose a file (issue 13)
+
+
+def _precious(path: Path) -> bytes:
+    """An existing file a failed run must leave exactly as it was."""
+    data = b"precious: made by the user, not by phnet-cam\n"
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("bad", [["--model", "nope.safetensors"], ["--background", "beach"],
+                                 ["--background", "nope.png"]])
+def test_process_refusing_a_setting_keeps_an_existing_output(small_video, tmp_path, capsys, bad):
+    # Failed before: the recorder created (truncated) OUT first, then unlinked it.
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    assert main(["process", str(small_video), str(out), *bad]) == 2
+    assert bad[1] in _one_line_error(capsys.readouterr().err)
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+
+
+def test_demo_refusing_a_setting_keeps_the_previous_demo_files(tmp_path, capsys):
+    video, picture = _precious(tmp_path / DEMO_VIDEO), _precious(tmp_path / DEMO_PICTURE)
+    assert main(["demo", "--frames", "2", "--size", "160x120", "--model", "nope.safetensors",
+                 "--out", str(tmp_path)]) == 2
+    assert "nope.safetensors" in _one_line_error(capsys.readouterr().err)
+    assert (tmp_path / DEMO_VIDEO).read_bytes() == video
+    assert (tmp_path / DEMO_PICTURE).read_bytes() == picture
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_process_refuses_an_output_that_is_a_hard_link_to_the_input(small_video, tmp_path,
+                                                                   capsys):
+    # Failed before: the paths differ, so the same-file check passed and the input was truncated.
+    video = tmp_path / "in.avi"
+    video.write_bytes(small_video.read_bytes())  # the shared fixture must survive a failure
+    original = video.read_bytes()
+    link = tmp_path / "link.avi"
+    os.link(video, link)
+    assert main(["process", str(video), str(link), "--mode", "off"]) == 2
+    assert "would overwrite the input" in _one_line_error(capsys.readouterr().err)
+    assert video.read_bytes() == original and link.read_bytes() == original
+
+
+def test_an_interrupted_process_leaves_the_old_output_and_no_temporary_file(
+        small_video, tmp_path, capsys, monkeypatch):
+    from vcam.pipeline import Pipeline
+
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    real = Pipeline.process_one
+    calls = []
+
+    def interrupted(self, frame, t):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # Ctrl-C half way
+        return real(self, frame, t)
+
+    monkeypatch.setattr(Pipeline, "process_one", interrupted)
+    assert main(["process", str(small_video), str(out), "--mode", "off"]) == 130
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_process_replaces_an_existing_output_only_when_it_succeeds(small_video, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "out.mp4"
+    _precious(out)
+    assert main(["process", str(small_video), str(out), "--mode", "off"]) == 0
+    assert _count_frames(out) == (20, (120, 160))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]

@@ -308,12 +308,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     fps = settings.camera.fps
     out_dir: Path = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: expected a folder, got a file")
     video_path, picture_path = out_dir / DEMO_VIDEO, out_dir / DEMO_PICTURE
 
     source = DemoSource(DemoSourceConfig(width=width, height=height, fps=fps,
                                          frames=args.frames, realtime=False, seed=0))
-    recorder = RecorderSink(video_path, width, height, fps)
     middle = args.frames // 2
     kept: dict[str, FrameResult] = {}
 
@@ -321,7 +321,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if index == middle:
             kept["middle"] = result
 
-    info, count, elapsed, table = _run_offline(source, recorder, settings, on_frame=keep)
+    def open_recorder() -> RecorderSink:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--out {out_dir}: cannot create the folder: "
+                            f"{exc.strerror or exc}") from exc
+        return RecorderSink(video_path, width, height, fps)
+
+    info, count, elapsed, table = _run_offline(source, open_recorder, settings, on_frame=keep)
     result = kept.get("middle")
     if result is not None:
         _write_png(picture_path, _panels(result, _method_label(info)))
@@ -336,33 +344,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_offline(source, recorder, settings: Settings, frames: int | None = None,
+def _run_offline(source, open_recorder, settings: Settings, frames: int | None = None,
                  on_frame=None) -> tuple[dict, int, float, str]:
-    """Every frame of ``source`` through the pipeline into ``recorder``, one at a time.
+    """Every frame of ``source`` through the pipeline into the recorder ``open_recorder()``
+    returns, one at a time.
+
+    The recorder is opened only once the pipeline is built (the model, the background and the
+    segmenter are checked), and its file replaces the target only when every frame went
+    through: a refused setting, an error or Ctrl-C leaves the target as it was.
 
     Returns the harmoniser's info, the frame count, the seconds it took and the stage table.
     """
     from vcam.pipeline import Pipeline
 
     try:
-        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
+        pipeline = Pipeline(source, [], _pipeline_config(settings))
     except BaseException:
         source.close()
-        _discard(recorder)
         raise
     with pipeline:
+        recorder = open_recorder()
+        pipeline.add_sink(recorder)  # the pipeline closes it, dropping it unless committed
         info = pipeline.harmonise_info()
         start = time.perf_counter()
         count = pipeline.run_offline(frames, on_frame=on_frame)
         elapsed = time.perf_counter() - start
+        if recorder.frames_written != count:  # the pipeline logged why
+            raise UserError(f"only {recorder.frames_written} of {count} frames could be written "
+                            f"to {recorder.path}; it was left as it was")
+        recorder.commit()
         return info, count, elapsed, pipeline.stats.format_table()
-
-
-def _discard(recorder) -> None:
-    """Close a recorder that never got a frame and remove its empty file."""
-    recorder.close()
-    if recorder.frames_written == 0:
-        recorder.path.unlink(missing_ok=True)
 
 
 def _method_label(info: dict) -> str:
@@ -416,11 +427,13 @@ def _panels(result, harmonised_label: str) -> np.ndarray:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
+    from vcam.files import write_bytes_atomically
+
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise UserError(f"cannot encode {path}")
-    # tofile instead of imwrite: imwrite cannot open non-ASCII paths on Windows.
-    data.tofile(str(path))
+    # Bytes through Python instead of imwrite: imwrite cannot open non-ASCII paths on Windows.
+    write_bytes_atomically(path, data.tobytes())
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -504,24 +517,31 @@ def _restore_sigterm(previous) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from vcam.sinks import RecorderSink
+    from vcam.sinks import RecorderSink, check_recording
     from vcam.sources import VideoFileSource
 
     settings = _settings(args)
-    if args.input.resolve() == args.output.resolve():
-        raise UserError(f"the output {args.output} would overwrite the input")
-    source = VideoFileSource(args.input, loop=False, realtime=False)
+    source_path, out_path = Path(args.input), Path(args.output)
+    # Identity, not spelling: a hard link or a symlink to IN names the same file.
+    if out_path.exists() and source_path.exists() and os.path.samefile(source_path, out_path):
+        raise UserError(f"the output {out_path} would overwrite the input {source_path}")
+    source = VideoFileSource(source_path, loop=False, realtime=False)
     try:
-        recorder = RecorderSink(args.output, source.width, source.height, source.fps)
+        check_recording(out_path, source.width, source.height, source.fps)
+    except ValueError as exc:
+        source.close()
+        raise UserError(str(exc)) from exc
     except BaseException:
         source.close()
         raise
-    info, count, elapsed, table = _run_offline(source, recorder, settings, args.frames)
-    print(f"processed {count} frames of {args.input} at {source.width}x{source.height} in "
+    info, count, elapsed, table = _run_offline(
+        source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
+        settings, args.frames)
+    print(f"processed {count} frames of {source_path} at {source.width}x{source.height} in "
           f"{elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps)")
     print(f"harmonisation: {_describe_harmonisation(info)}")
     print(table)
-    print(f"wrote {args.output}")
+    print(f"wrote {out_path}")
     return 0
 
 

@@ -275,6 +275,14 @@ class Pipeline:
             item = self._output.item
         return None if item is None else item[0]
 
+    def add_sink(self, sink: Sink) -> None:
+        """Add a sink before ``start()`` or ``run_offline()``; the pipeline owns it from now on
+        (``stop()`` closes it). Lets a caller open an output file only once the stages, which
+        check the user's settings, have been built."""
+        if self._started or self._stopped:
+            raise RuntimeError("add sinks before start() or run_offline(), not while running")
+        self.sinks.append(sink)
+
     # --------------------------------------------------------------------------- live setters
 
     def set_background(self, cfg: BackgroundConfig) -> None:
