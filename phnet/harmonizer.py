@@ -24,6 +24,7 @@ from torch import Tensor
 
 from .checkpoint import load as load_checkpoint
 from .config import PHNetConfig
+from .frames import check_frame
 from .guided_upsample import FrameColourModel, apply_affine, fit_affine
 from .latest_worker import LatestWorker
 from .network import PHNet, check_size
@@ -73,23 +74,6 @@ def downscale_for_network(
     low_in = torch.from_numpy(low).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
     low_mask = torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA))
     return low_in, low_mask.clamp_(0.0, 1.0)[None, None]
-
-
-def _check_frame(composite: np.ndarray, mask: np.ndarray) -> None:
-    if not isinstance(composite, np.ndarray) or composite.dtype != np.uint8:
-        got = composite.dtype if isinstance(composite, np.ndarray) else type(composite).__name__
-        raise TypeError(f"composite must be a uint8 RGB array, got {got}")
-    if composite.ndim != 3 or composite.shape[2] != 3:
-        raise ValueError(f"composite must be HxWx3 RGB, got shape {composite.shape}")
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.float32:
-        got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
-        raise TypeError(f"mask must be a float32 array in [0, 1], got {got}")
-    if mask.shape != composite.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match composite {composite.shape}")
-
-
-def _mask_range_message(mask: np.ndarray, lo: float, hi: float) -> str:
-    return f"mask values must be finite and lie in [0, 1], got [{lo}, {hi}]"
 
 
 class ColourModels:
@@ -331,10 +315,7 @@ class Harmonizer:
         return d
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        _check_frame(composite, mask)
-        lo, hi = float(mask.min()), float(mask.max())
-        if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons, so it is refused too
-            raise ValueError(_mask_range_message(mask, lo, hi))
+        _, hi = check_frame(composite, mask)
         if hi <= 0.0:
             return composite.copy()
         height, width = composite.shape[:2]

@@ -6,8 +6,11 @@
     phnet-cam bench     per-stage ms and FPS at 640x480 and 1280x720, as a Markdown table
 
 Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
-A setting out of range, a missing camera or no virtual camera device is reported in one line on
-stderr with exit code 2; Ctrl-C stops ``run`` cleanly with exit code 0.
+Every error a user can cause (a setting out of range, a file that is missing or of the wrong
+kind, a missing camera, no virtual camera device) is reported in one line on stderr naming the
+input and what was expected, with exit code 2 (``-v`` adds the traceback); Ctrl-C stops ``run``
+cleanly with exit code 0. ``demo`` and ``process`` check everything they can before they write,
+and replace an existing output only when the run succeeds.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig, HarmoniseConfig
 from vcam.pipeline import PipelineConfig
 from vcam.settings import Settings, SettingsError, load_settings
+from vcam.sources import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,6 @@ BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("phnet", {"backend": "onnxruntime", "network_thread": "on"}),
 )
 """Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 EXIT_USAGE = 2
 
 
@@ -87,7 +90,11 @@ def _number(text: str) -> float:
 
 def background_from_arg(value: str, base: BackgroundConfig | None = None) -> BackgroundConfig:
     """``--background``: ``blur``, ``none``, ``color`` or ``color:R,G,B``, a bundled picture's
-    name (``dune``, ``storm``, ``meadow``), or an image or video file."""
+    name (``dune``, ``storm``, ``meadow``), or an existing image or video file.
+
+    Raises:
+        UserError: anything else (the message lists what is accepted).
+    """
     from vcam.images import BACKGROUND_PATHS
 
     base = base if base is not None else BackgroundConfig()
@@ -106,6 +113,12 @@ def background_from_arg(value: str, base: BackgroundConfig | None = None) -> Bac
         return dataclasses.replace(base, kind="color", path="", color=color)
     if key.lower() in BACKGROUND_PATHS:
         return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
+    if not Path(key).is_file():
+        what = "no such file" if Path(key).suffix or not key else "not a name it knows"
+        raise UserError(
+            f"--background {value}: {what}; expected an image or video file, a bundled "
+            f"picture ({', '.join(BACKGROUND_PATHS)}), blur, none, color or color:R,G,B"
+        )
     kind = "video" if Path(key).suffix.lower() in VIDEO_SUFFIXES else "image"
     return dataclasses.replace(base, kind=kind, path=key)
 
@@ -281,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(exc: BaseException) -> int:
     message = " ".join(str(exc).split()) or type(exc).__name__  # always one line
     print(f"{PROG}: error: {message}", file=sys.stderr)
-    logger.debug("details", exc_info=exc)
+    logger.info("the error in full (shown with -v)", exc_info=exc)
     return EXIT_USAGE
 
 
@@ -303,6 +316,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     width, height = args.size
+    if width % 2 or height % 2:
+        raise UserError(f"--size {width}x{height}: the demo video (MPEG-4) needs an even width "
+                        f"and height, e.g. {width + width % 2}x{height + height % 2}")
     settings = dataclasses.replace(
         settings, camera=dataclasses.replace(settings.camera, width=width, height=height)
     )
@@ -415,13 +431,18 @@ def _panels(result, harmonised_label: str) -> np.ndarray:
     gap = max(4, width // 160)
     canvas = np.full((height + bar, 3 * width + 2 * gap, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = bar / 40.0
     thickness = max(1, round(bar / 24))
+    margin = bar // 3
     for i, (image, label) in enumerate(panels):
         x = i * (width + gap)
         canvas[bar:, x : x + width] = image
+        # As large as the bar allows, smaller where the panel is too narrow for the label: a
+        # label never runs into the next panel or off the picture.
+        scale = bar / 40.0
+        (text_w, _), _ = cv2.getTextSize(label, font, scale, thickness)
+        scale *= min(1.0, max(width - 2 * margin, 8) / max(text_w, 1))
         (_, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
-        cv2.putText(canvas, label, (x + bar // 3, (bar + text_h) // 2), font, scale,
+        cv2.putText(canvas, label, (x + margin, (bar + text_h) // 2), font, scale,
                     (20, 20, 20), thickness, cv2.LINE_AA)
     return canvas
 

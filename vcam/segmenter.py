@@ -107,8 +107,9 @@ class Segmenter(Closing):
             raise TypeError(f"frame must be a numpy array, got {type(frame_rgb).__name__}")
         if frame_rgb.dtype != np.uint8:
             raise TypeError(f"frame dtype must be uint8, got {frame_rgb.dtype}")
-        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
-            raise ValueError(f"frame shape must be (H, W, 3), got {frame_rgb.shape}")
+        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or 0 in frame_rgb.shape:
+            # MediaPipe fails on an empty image with an unrelated TypeError: say it here.
+            raise ValueError(f"frame shape must be (H, W, 3) with H, W > 0, got {frame_rgb.shape}")
 
         ts = int(round(timestamp_ms))
         if self._last_ts_ms is not None and ts <= self._last_ts_ms:

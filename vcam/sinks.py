@@ -194,7 +194,8 @@ def check_recording(path: str | Path, width: int, height: int, fps: float) -> Pa
     """Everything ``RecorderSink`` can check before it writes anything; returns ``path``.
 
     Raises:
-        ValueError: another file extension, or a bad size or rate (the message names them).
+        ValueError: another file extension, or a bad size or rate (the message names them); an
+            odd width or height (the codecs need even ones).
         SinkError: the folder does not exist.
     """
     path = Path(path)
@@ -205,6 +206,12 @@ def check_recording(path: str | Path, width: int, height: int, fps: float) -> Pa
             f"{', '.join(_FOURCC)}, got {suffix or 'none'}"
         )
     _check_size(width, height, fps)
+    if width % 2 or height % 2:
+        # Both codecs would drop the odd column and row and say nothing.
+        raise ValueError(
+            f"cannot record {width}x{height} video to {path}: MPEG-4 and Motion JPEG need an "
+            "even width and height"
+        )
     if not path.parent.is_dir():
         raise SinkError(f"cannot write video {path}: folder {path.parent} does not exist")
     return path
@@ -220,7 +227,7 @@ class RecorderSink(Closing):
     when the block ends without an exception.
 
     Raises:
-        ValueError: another file extension, or a bad size or rate.
+        ValueError: another file extension, a bad size or rate, an odd width or height.
         SinkError: the file cannot be opened for writing (the message names it).
     """
 
