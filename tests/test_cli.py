@@ -469,3 +469,29 @@ def test_demo_labels_fit_their_panels():
         x = i * (124 + gap)
         assert ink[x : x + 124].any()  # every panel has its label
         assert not ink[x + 120 : x + 124 + gap].any()  # ... ending before the panel does
+
+
+# ------------------------------------------------------------------ native log lines (issue 13)
+
+
+def _phnet_cam(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "vcam", *argv], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_a_person_sees_only_our_lines_unless_they_ask_with_v(tmp_path):
+    # Failed before: every command printed MediaPipe/TFLite start-up lines, and run without a
+    # webcam printed eight lines of OpenCV V4L2/FFMPEG errors before its own message.
+    demo = _phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
+                      cwd=tmp_path)
+    assert demo.returncode == 0 and demo.stderr == "", demo.stderr
+    index = next(i for i in range(9, 64) if not Path(f"/dev/video{i}").exists())
+    run = _phnet_cam("run", "--camera", str(index), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"phnet-cam: error: camera {index} could not be opened")
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    if sys.platform.startswith("linux"):
+        missing = _phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
+        assert len(missing.stderr.splitlines()) == 1, missing.stderr  # FFmpeg's v4l2 line too
+        loud = _phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
+        assert "VIDEOIO" in loud.stderr  # OpenCV's own lines, on request

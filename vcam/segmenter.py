@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vcam.closing import Closing
+from vcam.native_logs import captured_stderr
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ class Segmenter(Closing):
             output_category_mask=False,
         )
         try:
-            self._segmenter = vision.ImageSegmenter.create_from_options(options)
+            # MediaPipe and TensorFlow Lite print their start-up lines here, straight to fd 2;
+            # they reach the user with -v only (see vcam.native_logs).
+            with captured_stderr(logger):
+                self._segmenter = vision.ImageSegmenter.create_from_options(options)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(
                 f"cannot load segmentation model {path}: {exc} "
