@@ -91,20 +91,25 @@ def new_output(qtbot, window: MainWindow) -> np.ndarray:
 
 
 def test_first_start_uses_the_demo_source_and_says_what_harmonises(open_panel, qtbot, tmp_path):
-    # Fresh settings (no file yet, no webcam here): demo source, PHNet asked for, no checkpoint.
+    # Fresh settings (no file yet), PHNet asked for. Without a webcam the demo source runs, the
+    # window says so, and the saved camera is not the demo.
     window = open_panel()
     pipeline = window.controller.pipeline
-    assert pipeline.running and window.camera_controls.source.currentData() == "demo"
-    assert window.settings.camera.device == "demo"
+    assert pipeline.running
     qtbot.waitUntil(lambda: "harm" in window.rates_label.text(), timeout=WAIT_MS)
     rates = window.rates_label.text()
     assert "fps" in rates and "latency" in rates and "seg" in rates
     if window.controller.harmonise_info().get("method") == "colortransfer":
         assert NO_CHECKPOINT_TEXT in window.harmoniser_label.text()
-    assert "Demo source" in window.source_label.text()
     painted = window.preview.frames_painted
     qtbot.waitUntil(lambda: window.preview.frames_painted > painted + 3, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: (tmp_path / "settings.toml").is_file(), timeout=WAIT_MS)
+    if not window.camera_controls.cameras:  # this machine: no webcam
+        # Failed before: the demo was picked silently and saved as the user's camera.
+        assert "Demo source" in window.source_label.text()
+        assert window.banner.isVisible() and "demo source" in window.banner_label.text()
+        assert window.settings.camera.device != "demo"
+        assert load_settings(tmp_path / "settings.toml").camera.device != "demo"
     # Thumbnails are made once: kept as small PNGs for the next start.
     qtbot.waitUntil(lambda: len(list((tmp_path / "thumbs").glob("*.png")))
                     == len(BACKGROUND_PATHS), timeout=WAIT_MS)
@@ -194,13 +199,28 @@ def test_camera_controls_rebuild_the_pipeline_with_the_new_source(open_panel, qt
 def test_an_unavailable_camera_falls_back_to_the_demo_with_a_message(open_panel, qtbot, tmp_path):
     window = open_panel(fast())
     first = window.controller.pipeline
-    window.camera_controls.choose_device(str(tmp_path / "no-such-camera"))
+    missing = str(tmp_path / "no-such-camera")
+    window.camera_controls.choose_device(missing)
     window.flush_pending()
     qtbot.waitUntil(lambda: window.controller.pipeline not in (None, first), timeout=WAIT_MS)
     qtbot.waitUntil(window.banner.isVisible, timeout=WAIT_MS)
     assert "demo source instead" in window.banner_label.text()
-    assert window.settings.camera.device == "demo"
-    assert window.camera_controls.source.currentData() == "demo"
+    qtbot.waitUntil(lambda: "Demo source" in window.source_label.text(), timeout=WAIT_MS)
+    # Failed before: the fallback replaced the user's choice, and was saved as if chosen.
+    assert window.settings.camera.device == missing
+    assert window.camera_controls.source.currentData() == missing
+    window.save_now()
+    assert load_settings(tmp_path / "settings.toml").camera.device == missing
+
+    # Other changes do not retry the camera; choosing it again does.
+    fallback = window.controller.pipeline
+    window.mask_controls.smoothing.setValue(20)
+    wait_applied(qtbot, window, "mask", lambda c: c.smoothing == pytest.approx(0.2))
+    assert window.controller.pipeline is fallback
+    window.camera_controls.choose_device(missing)
+    window.flush_pending()
+    qtbot.waitUntil(lambda: window.controller.pipeline not in (None, fallback), timeout=WAIT_MS)
+    assert window.settings.camera.device == missing
 
 
 # ------------------------------------------------------------------------------- backgrounds
