@@ -495,3 +495,34 @@ def test_a_person_sees_only_our_lines_unless_they_ask_with_v(tmp_path):
         assert len(missing.stderr.splitlines()) == 1, missing.stderr  # FFmpeg's v4l2 line too
         loud = _phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
         assert "VIDEOIO" in loud.stderr  # OpenCV's own lines, on request
+
+
+# ------------------------------------------------------------------ the demo's figures (issue 13)
+
+
+def test_the_demo_figures_add_up(tmp_path, capsys):
+    # Failed before: "N fps end to end" counted the first frame's warm-up while the stage table
+    # gave medians, so the two disagreed (4.3 fps against a table of 67 ms, 15 fps).
+    import re
+
+    assert main(["demo", "--frames", "8", "--size", "160x120", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+
+    def seconds(label: str) -> float:
+        match = re.search(rf"^  {label} +([0-9.]+) s", out, re.MULTILINE)
+        assert match, (label, out)
+        return float(match.group(1))
+
+    total = float(re.search(r"^PHNet Camera demo: 8 frames at 160x120, ([0-9.]+) s in all", out,
+                            re.MULTILINE).group(1))
+    parts = [seconds(label) for label in ("start-up", "first frame", "other 7 frames",
+                                          "finishing")]
+    assert abs(sum(parts) - total) <= 0.05 * len(parts) + 0.01  # each part rounded to 0.1 s
+    steady = re.search(r"= ([0-9.]+) ms a frame, ([0-9.]+) fps", out)
+    ms, fps = float(steady.group(1)), float(steady.group(2))
+    assert abs(1000.0 / ms - fps) <= 0.05 * fps + 0.1
+    rows = dict(re.findall(r"^(\w+) +([0-9.]+) ", out.split("\nstage ")[1], re.MULTILINE))
+    stages = [float(rows[s]) for s in ("capture", "segmentation", "mask", "background",
+                                       "composite", "harmonise", "send", "other")]
+    assert abs(sum(stages) - float(rows["total"])) <= 0.1 * len(stages)  # rounding only
+    assert abs(float(rows["total"]) - ms) <= 0.15

@@ -319,6 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vcam.pipeline import FrameResult
     from vcam.sinks import RecorderSink
 
+    began = time.perf_counter()
     settings = _settings(args)
     width, height = args.size
     if width % 2 or height % 2:
@@ -350,23 +351,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
                             f"{exc.strerror or exc}") from exc
         return RecorderSink(video_path, width, height, fps)
 
-    info, count, elapsed, table = _run_offline(source, open_recorder, settings, on_frame=keep)
+    run = _run_offline(source, open_recorder, settings, on_frame=keep)
     result = kept.get("middle")
     if result is not None:
-        _write_png(picture_path, _panels(result, _method_label(info)))
+        _write_png(picture_path, _panels(result, _method_label(run.info)))
+    done = time.perf_counter()
 
-    print(f"PHNet Camera demo: {count} frames at {width}x{height} in {elapsed:.1f} s "
-          f"({count / elapsed:.1f} fps end to end, one frame at a time)")
-    print(f"harmonisation: {_describe_harmonisation(info)}")
-    print(table)
+    print(f"PHNet Camera demo: {run.count} frames at {width}x{height}, {done - began:.1f} s in "
+          "all, one frame at a time:")
+    print(f"  {'start-up':<18}{run.started - began:6.1f} s  (loading MediaPipe, PHNet and the "
+          "background, opening the video)")
+    print(f"  {'first frame':<18}{run.first_done - run.started:6.1f} s  (warm-up: the first run "
+          "of each model)")
+    if run.steady_frames:
+        print(f"  {f'other {run.steady_frames} frames':<18}{run.finished - run.first_done:6.1f} s"
+              f"  = {run.ms_per_frame:.1f} ms a frame, {1000.0 / run.ms_per_frame:.1f} fps "
+              "(the stages below)")
+    print(f"  {'finishing':<18}{done - run.finished:6.1f} s  (closing the video, writing the "
+          "picture)")
+    print(f"harmonisation: {_describe_harmonisation(run.info)}")
+    print(run.table)
     print(f"wrote {video_path}")
     if result is not None:
         print(f"wrote {picture_path} (camera | composite | harmonised, frame {middle})")
     return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class OfflineRun:
+    """What ``_run_offline`` measured (``perf_counter`` seconds): the pipeline was built at
+    ``started``, the first frame was done at ``first_done``, the rest at ``finished``; the stage
+    table covers the frames after the first (the first one alone when there is no other)."""
+
+    info: dict
+    count: int
+    started: float
+    first_done: float
+    finished: float
+    ms_per_frame: float
+    table: str
+
+    @property
+    def steady_frames(self) -> int:
+        return max(self.count - 1, 0)
+
+
+# Stages of an offline run, in order, with what they are when it is not obvious.
+_OFFLINE_STAGES = (("capture", "reading the source"), ("segmentation", ""), ("mask", ""),
+                   ("background", ""), ("composite", ""), ("harmonise", ""),
+                   ("send", "writing the video"))
+
+
 def _run_offline(source, open_recorder, settings: Settings, frames: int | None = None,
-                 on_frame=None) -> tuple[dict, int, float, str]:
+                 on_frame=None) -> OfflineRun:
     """Every frame of ``source`` through the pipeline into the recorder ``open_recorder()``
     returns, one at a time.
 
@@ -374,7 +411,9 @@ def _run_offline(source, open_recorder, settings: Settings, frames: int | None =
     segmenter are checked), and its file replaces the target only when every frame went
     through: a refused setting, an error or Ctrl-C leaves the target as it was.
 
-    Returns the harmoniser's info, the frame count, the seconds it took and the stage table.
+    The first frame is timed apart (it pays for the models' warm-up); the stage table gives the
+    milliseconds each stage adds to an output frame after it, and "other" the rest of the
+    frame's time, so the table adds up to the time per frame.
     """
     from vcam.pipeline import Pipeline
 
@@ -387,14 +426,49 @@ def _run_offline(source, open_recorder, settings: Settings, frames: int | None =
         recorder = open_recorder()
         pipeline.add_sink(recorder)  # the pipeline closes it, dropping it unless committed
         info = pipeline.harmonise_info()
-        start = time.perf_counter()
-        count = pipeline.run_offline(frames, on_frame=on_frame)
-        elapsed = time.perf_counter() - start
+        marks: list[float] = []
+
+        def frame_done(index: int, result) -> None:
+            if on_frame is not None:
+                on_frame(index, result)
+            if index == 0 and frames != 1:
+                marks.append(time.perf_counter())
+                pipeline.stats.reset()  # the table: the frames after the warm-up
+
+        started = time.perf_counter()
+        count = pipeline.run_offline(frames, on_frame=frame_done)
+        finished = time.perf_counter()
+        first_done = marks[0] if marks else finished
         if recorder.frames_written != count:  # the pipeline logged why
             raise UserError(f"only {recorder.frames_written} of {count} frames could be written "
                             f"to {recorder.path}; it was left as it was")
         recorder.commit()
-        return info, count, elapsed, pipeline.stats.format_table()
+        timed = max(count - 1, 0) if marks else count
+        seconds = finished - (first_done if marks else started)
+        ms_per_frame = 1000.0 * seconds / timed if timed else float("nan")
+        table = _offline_table(pipeline.stats.snapshot(), timed, ms_per_frame)
+        return OfflineRun(info, count, started, first_done, finished, ms_per_frame, table)
+
+
+def _offline_table(snap: dict, frames: int, ms_per_frame: float) -> str:
+    """Milliseconds each stage adds to an output frame (its total time over ``frames``), its
+    median, and "other": what the stages do not account for, so that the column adds up."""
+    lines = [f"{'stage':<14}{'ms a frame':>11}{'median ms':>11}"]
+    accounted = 0.0
+    for name, note in _OFFLINE_STAGES:
+        stage = snap["stages"].get(name)
+        if stage is None or not frames:
+            continue
+        share = stage["total_ms"] / frames
+        accounted += share
+        median = "-" if stage["median_ms"] is None else f"{stage['median_ms']:.1f}"
+        lines.append(f"{name:<14}{share:>11.1f}{median:>11}" + (f"   {note}" if note else ""))
+    if frames:
+        lines.append(f"{'other':<14}{ms_per_frame - accounted:>11.1f}{'-':>11}   the loop "
+                     "between the stages")
+        lines.append(f"{'total':<14}{ms_per_frame:>11.1f}{'':>11}   = "
+                     f"{1000.0 / ms_per_frame:.1f} fps over {frames} frames")
+    return "\n".join(lines)
 
 
 def _method_label(info: dict) -> str:
@@ -560,13 +634,17 @@ def cmd_process(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    info, count, elapsed, table = _run_offline(
+    run = _run_offline(
         source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
         settings, args.frames)
-    print(f"processed {count} frames of {source_path} at {source.width}x{source.height} in "
-          f"{elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps)")
-    print(f"harmonisation: {_describe_harmonisation(info)}")
-    print(table)
+    line = (f"processed {run.count} frames of {source_path} at {source.width}x{source.height} "
+            f"in {run.finished - run.started:.1f} s (first frame "
+            f"{run.first_done - run.started:.1f} s")
+    if run.steady_frames:
+        line += f", then {1000.0 / run.ms_per_frame:.1f} fps"
+    print(line + ")")
+    print(f"harmonisation: {_describe_harmonisation(run.info)}")
+    print(run.table)
     print(f"wrote {out_path}")
     return 0
 
