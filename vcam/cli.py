@@ -357,9 +357,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _write_png(picture_path, _panels(result, _method_label(run.info)))
     done = time.perf_counter()
 
-    print(f"PHNet Camera demo: {run.count} frames at {width}x{height}, {done - began:.1f} s in "
-          "all, one frame at a time:")
-    print(f"  {'start-up':<18}{run.started - began:6.1f} s  (loading MediaPipe, PHNet and the "
+    print(f"PHNet Camera demo: {_frames(run.count)} at {width}x{height}, {done - began:.1f} s "
+          "in all, one frame at a time:")
+    print(f"  {'start-up':<18}{run.started - began:6.1f} s  (loading the models and the "
           "background, opening the video)")
     print(f"  {'first frame':<18}{run.first_done - run.started:6.1f} s  (warm-up: the first run "
           "of each model)")
@@ -380,8 +380,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 @dataclasses.dataclass(frozen=True)
 class OfflineRun:
     """What ``_run_offline`` measured (``perf_counter`` seconds): the pipeline was built at
-    ``started``, the first frame was done at ``first_done``, the rest at ``finished``; the stage
-    table covers the frames after the first (the first one alone when there is no other)."""
+    ``started``, the first frame was done at ``first_done``, the rest at ``finished``;
+    ``ms_per_frame`` and the stage table cover the frames after the first (the first one alone
+    when there is no other)."""
 
     info: dict
     count: int
@@ -426,27 +427,30 @@ def _run_offline(source, open_recorder, settings: Settings, frames: int | None =
         recorder = open_recorder()
         pipeline.add_sink(recorder)  # the pipeline closes it, dropping it unless committed
         info = pipeline.harmonise_info()
-        marks: list[float] = []
+        first: dict = {}
 
         def frame_done(index: int, result) -> None:
             if on_frame is not None:
                 on_frame(index, result)
-            if index == 0 and frames != 1:
-                marks.append(time.perf_counter())
+            if index == 0:
+                first["done"] = time.perf_counter()
+                first["stats"] = pipeline.stats.snapshot()
                 pipeline.stats.reset()  # the table: the frames after the warm-up
 
         started = time.perf_counter()
         count = pipeline.run_offline(frames, on_frame=frame_done)
         finished = time.perf_counter()
-        first_done = marks[0] if marks else finished
         if recorder.frames_written != count:  # the pipeline logged why
             raise UserError(f"only {recorder.frames_written} of {count} frames could be written "
                             f"to {recorder.path}; it was left as it was")
         recorder.commit()
-        timed = max(count - 1, 0) if marks else count
-        seconds = finished - (first_done if marks else started)
+        first_done = first.get("done", finished)
+        if count > 1:
+            timed, seconds, snap = count - 1, finished - first_done, pipeline.stats.snapshot()
+        else:  # nothing after the first frame: its own figures
+            timed, seconds, snap = count, first_done - started, first.get("stats")
         ms_per_frame = 1000.0 * seconds / timed if timed else float("nan")
-        table = _offline_table(pipeline.stats.snapshot(), timed, ms_per_frame)
+        table = _offline_table(snap, timed, ms_per_frame) if snap else ""
         return OfflineRun(info, count, started, first_done, finished, ms_per_frame, table)
 
 
@@ -467,8 +471,12 @@ def _offline_table(snap: dict, frames: int, ms_per_frame: float) -> str:
         lines.append(f"{'other':<14}{ms_per_frame - accounted:>11.1f}{'-':>11}   the loop "
                      "between the stages")
         lines.append(f"{'total':<14}{ms_per_frame:>11.1f}{'':>11}   = "
-                     f"{1000.0 / ms_per_frame:.1f} fps over {frames} frames")
+                     f"{1000.0 / ms_per_frame:.1f} fps over {_frames(frames)}")
     return "\n".join(lines)
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
 
 
 def _method_label(info: dict) -> str:
@@ -637,7 +645,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     run = _run_offline(
         source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
         settings, args.frames)
-    line = (f"processed {run.count} frames of {source_path} at {source.width}x{source.height} "
+    line = (f"processed {_frames(run.count)} of {source_path} at {source.width}x{source.height} "
             f"in {run.finished - run.started:.1f} s (first frame "
             f"{run.first_done - run.started:.1f} s")
     if run.steady_frames:
