@@ -16,6 +16,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from .frames import check_frame
+
 MIN_WEIGHT = 1e-3
 """Total mask weight (in pixels) at or below which a region counts as empty."""
 
@@ -44,21 +46,7 @@ class LabStats(NamedTuple):
 
 
 def _check_inputs(composite: np.ndarray, mask: np.ndarray) -> None:
-    if not isinstance(composite, np.ndarray):
-        raise TypeError(f"composite must be a numpy array, got {type(composite).__name__}")
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"mask must be a numpy array, got {type(mask).__name__}")
-    if composite.dtype != np.uint8:
-        raise TypeError(f"composite must be RGB uint8 HxWx3, got dtype {composite.dtype}")
-    if mask.dtype != np.float32:
-        raise TypeError(f"mask must be float32 HxW in [0, 1], got dtype {mask.dtype}")
-    if composite.ndim != 3 or composite.shape[2] != 3 or 0 in composite.shape:
-        raise ValueError(f"composite must be RGB HxWx3 with H, W > 0, got shape {composite.shape}")
-    if mask.shape != composite.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match composite {composite.shape}")
-    lo, hi = float(mask.min()), float(mask.max())
-    if not (lo >= 0.0 and hi <= 1.0):
-        raise ValueError(f"mask values must lie in [0, 1], got range [{lo}, {hi}]")
+    check_frame(composite, mask)
 
 
 def _to_lab(composite: np.ndarray) -> np.ndarray:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,6 +24,7 @@ from torch import Tensor
 
 from .checkpoint import load as load_checkpoint
 from .config import PHNetConfig
+from .frames import check_frame
 from .guided_upsample import FrameColourModel, apply_affine, fit_affine
 from .latest_worker import LatestWorker
 from .network import PHNet, check_size
@@ -72,17 +76,105 @@ def downscale_for_network(
     return low_in, low_mask.clamp_(0.0, 1.0)[None, None]
 
 
-def _check_frame(composite: np.ndarray, mask: np.ndarray) -> None:
-    if not isinstance(composite, np.ndarray) or composite.dtype != np.uint8:
-        got = composite.dtype if isinstance(composite, np.ndarray) else type(composite).__name__
-        raise TypeError(f"composite must be a uint8 RGB array, got {got}")
-    if composite.ndim != 3 or composite.shape[2] != 3:
-        raise ValueError(f"composite must be HxWx3 RGB, got shape {composite.shape}")
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.float32:
-        got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
-        raise TypeError(f"mask must be a float32 array in [0, 1], got {got}")
-    if mask.shape != composite.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match composite {composite.shape}")
+class ColourModels:
+    """The latest colour model of the video being harmonised; read and replaced atomically.
+
+    A frame reads ``(generation, model)`` in one step and applies that model whatever happens
+    meanwhile. ``generation`` counts videos: ``reset()`` starts a new one and drops the model;
+    a model fitted for an older generation (a network run under way during the reset) is
+    refused by ``put()``, so it never reaches the new video. An error of the network thread is
+    kept for the next frame to raise. Every method is thread-safe and none blocks for long:
+    ``wait()`` ends when its generation ends, on an error, or when ``give_up()`` says so.
+    """
+
+    _ANY = object()
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._model: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def read(self) -> tuple[int, Any]:
+        """(generation, model); the model is ``None`` until the video has one."""
+        with self._cond:
+            return self._generation, self._model
+
+    def reset(self) -> None:
+        """A new video: no model, and models of the old one are refused from now on."""
+        with self._cond:
+            self._generation += 1
+            self._model = None
+            self._cond.notify_all()
+
+    def put(self, generation: int, model: Any, replacing: Any = _ANY) -> bool:
+        """Make ``model`` the latest if ``generation`` is still the current video (and, with
+        ``replacing``, if that is still the latest model); returns whether it was taken."""
+        with self._cond:
+            if generation != self._generation:
+                return False
+            if replacing is not ColourModels._ANY and self._model is not replacing:
+                return False
+            self._model = model
+            self._cond.notify_all()
+            return True
+
+    def fail(self, error: BaseException) -> None:
+        """The network thread failed: the next frame raises ``error``."""
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+    def take_error(self) -> BaseException | None:
+        with self._cond:
+            error, self._error = self._error, None
+            return error
+
+    def wake(self) -> None:
+        """Wake waiting frames so that they look at ``give_up()`` again (the thread closed)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait(self, generation: int, give_up: Callable[[], bool]) -> Any:
+        """The model of ``generation`` once there is one; ``None`` as soon as that video ends,
+        an error is pending, or ``give_up()`` is true (checked on every wake and ten times a
+        second)."""
+        with self._cond:
+            while True:
+                if self._generation != generation or self._error is not None or give_up():
+                    return None
+                if self._model is not None:
+                    return self._model
+                self._cond.wait(0.1)
+
+
+class NetworkSchedule:
+    """When the network runs in the frame's path: for the first frame of a video, then on every
+    ``every``-th frame (the frames between reuse the last colour model). Thread-safe.
+
+    With the network thread, the thread takes the newest frame whenever it is free instead, and
+    this schedule only serves once the thread is closed.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"network_every must be >= 1, got {every}")
+        self.every = every
+        self._lock = threading.Lock()
+        self._since = 0
+
+    def due(self, have_model: bool) -> bool:
+        """Called once per frame: True when this frame runs the network."""
+        with self._lock:
+            self._since += 1
+            if have_model and self._since < self.every:
+                return False
+            self._since = 0
+            return True
 
 
 class Harmonizer:
@@ -90,6 +182,13 @@ class Harmonizer:
 
     ``h(composite, mask)``: ``composite`` RGB uint8 HxWx3 of any size, ``mask`` float32 HxW in
     [0, 1] (1 = person). Returns RGB uint8 HxWx3 of the same size.
+
+    Thread safety: frame calls, ``reset()`` and ``close()`` may come from different threads at
+    any time. None blocks for longer than about one network run, and a frame in flight during a
+    ``reset()`` or ``close()`` gets a picture (made with the old video's colour model or a new
+    one), never an exception. Two small pieces keep this simple: a ``NetworkSchedule`` says when
+    the network runs in the frame's path, and ``ColourModels`` holds the latest colour model,
+    which a frame reads in one step. The network and its temporal state are used under a lock.
     """
 
     def __init__(
@@ -105,16 +204,8 @@ class Harmonizer:
         network_every: int = 1,
         network_thread: bool = False,
     ):
-        if network_every < 1:
-            raise ValueError(f"network_every must be >= 1, got {network_every}")
+        self._schedule = NetworkSchedule(network_every)
         self.network_every = network_every
-        self._worker: LatestWorker | None = None
-        self._worker_generation = -1
-        if network_thread:
-            self._worker = LatestWorker(self._fit_colour_model, name="phnet-network")
-        self._coeffs: Tensor | FrameColourModel | None = None
-        """The last colour model: low-resolution coefficients, or (CPU) upsampled to the frame."""
-        self._since_network = 0
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
         for name, value in (("momentum", momentum), ("fg_momentum", fg_momentum)):
@@ -128,9 +219,16 @@ class Harmonizer:
         self.source = source
         self.radius = radius
         self.eps = eps
+        self.models = ColourModels()
+        """The latest colour model: low-resolution coefficients, or (CPU) upsampled to the frame."""
+        self._network_lock = threading.Lock()  # the runner and the temporal state below
         self._state = None
+        self._state_generation = 0
         self.network_runs = 0
         """How many times the network has run (with the network thread: how often it keeps up)."""
+        self._worker: LatestWorker | None = None
+        if network_thread:
+            self._worker = LatestWorker(self._network_job, name="phnet-network")
 
     @classmethod
     def load(
@@ -156,8 +254,9 @@ class Harmonizer:
         colour model to the frames between (the full-resolution cost is then a few
         multiply-adds per pixel on k - 1 of k frames). ``network_thread``: run the network on
         its own thread on the newest frame whenever it is free, and apply the latest colour
-        model to every frame without waiting (``network_every`` is then unused); call
-        ``close()`` when done. ``compile``: PyTorch backend only, ``torch.compile`` the network
+        model to every frame without waiting (``network_every`` is then unused; the first frame
+        of a video waits for its model); call ``close()`` when done (frames after it run the
+        network in their own path). ``compile``: PyTorch backend only, ``torch.compile`` the network
         (CUDA graphs on a GPU; see ``TorchRunner``).
         """
         dev = resolve_device(device)
@@ -188,16 +287,16 @@ class Harmonizer:
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
-        self._coeffs = None
+        self.models.reset()  # the state follows: the next network run sees the new generation
         if self._worker is not None:
-            self._worker.clear()  # the worker drops its state when it sees the new generation
-        else:
-            self._state = None
+            self._worker.clear()  # an offer of the old video need not run
 
     def close(self) -> None:
-        """Stops the network thread, if any (idempotent)."""
+        """Stops the network thread, if any (idempotent). Later frames run the network in their
+        own path, as without the thread."""
         if self._worker is not None:
             self._worker.close()
+            self.models.wake()
 
     def info(self) -> dict:
         """What actually runs: method, config, backend, device, dtype, resolution, momentum."""
@@ -216,14 +315,17 @@ class Harmonizer:
         return d
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        _check_frame(composite, mask)
-        lo, hi = float(mask.min()), float(mask.max())
-        if not (0.0 <= lo and hi <= 1.0):  # NaN fails both comparisons, so it is refused too
-            raise ValueError(f"mask values must be finite and lie in [0, 1], got [{lo}, {hi}]")
+        _, hi = check_frame(composite, mask)
         if hi <= 0.0:
             return composite.copy()
+        height, width = composite.shape[:2]
         if self.runner.device.type == "cpu":
-            return self._harmonise_cpu(composite, mask)
+            # NumPy/OpenCV: downscaled with OpenCV, a colour model upsampled once per network
+            # run (on the network thread when there is one), applied inside the mask's box.
+            size = work_size(height, width, self.resolution)
+            model = self._colour_model(lambda: downscale_for_network(composite, mask, size),
+                                       (height, width))
+            return model.apply(composite, mask)
         dev = self.runner.device
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
         comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -231,62 +333,78 @@ class Harmonizer:
         out = self._harmonise_full(comp, m)
         return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
-    def _harmonise_cpu(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The CPU path on NumPy arrays: OpenCV downscaling, a colour model upsampled once per
-        network run (on the network thread when there is one), applied inside the mask's box."""
-        self._since_network += 1
-        height, width = composite.shape[:2]
-        if self._worker is not None or self._coeffs is None or self._since_network >= self.network_every:
-            size = work_size(height, width, self.resolution)
-            low_in, low_mask = downscale_for_network(composite, mask, size)
-            if self._worker is not None:
-                self._worker.offer(low_in, low_mask, (height, width))
-                self._coeffs = self._worker.result(wait=self._coeffs is None)
-            else:
-                self._coeffs = self._fit_colour_model(None, low_in, low_mask, (height, width))
-                self._since_network = 0
-        model = self._coeffs
-        if not isinstance(model, FrameColourModel) or model.size != (height, width):
-            coeffs = model.coeffs if isinstance(model, FrameColourModel) else model
-            model = self._coeffs = FrameColourModel(coeffs, height, width)
-        return model.apply(composite, mask)
-
     def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
         """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
-        self._since_network += 1
         h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
-        if self._worker is not None:
-            self._worker.offer(F.interpolate(comp, size=(h, w), mode="area"),
-                               F.interpolate(mask, size=(h, w), mode="area"))
-            self._coeffs = self._worker.result(wait=self._coeffs is None)
-        elif self._coeffs is None or self._since_network >= self.network_every:
-            low_in = F.interpolate(comp, size=(h, w), mode="area")
-            low_mask = F.interpolate(mask, size=(h, w), mode="area")
-            self._coeffs = self._fit_colour_model(None, low_in, low_mask)
-            self._since_network = 0
-        up = apply_affine(self._coeffs, comp).clamp_(0.0, 1.0)
+        coeffs = self._colour_model(lambda: (F.interpolate(comp, size=(h, w), mode="area"),
+                                             F.interpolate(mask, size=(h, w), mode="area")))
+        up = apply_affine(coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
 
-    def _fit_colour_model(
-        self, generation: int | None, low_in: Tensor, low_mask: Tensor,
+    def _colour_model(
+        self, downscaled: Callable[[], tuple[Tensor, Tensor]],
         frame_size: tuple[int, int] | None = None,
     ) -> Tensor | FrameColourModel:
-        """Runs the network (carrying the temporal state) and fits the local colour models,
-        upsampled to ``frame_size`` when given (the CPU path).
+        """The colour model for this frame: the latest one, or a fresh network run when the
+        video has none yet or the schedule says so. ``downscaled()`` makes the network's input
+        (only when it is needed); ``frame_size``: upsample the model to it (the CPU path)."""
+        error = self.models.take_error()
+        if error is not None:
+            raise error
+        generation, model = self.models.read()
+        worker = self._worker
+        if worker is not None and not worker.closed:
+            low_in, low_mask = downscaled()
+            worker.offer(generation, low_in, low_mask, frame_size)
+            if model is None:  # the first frame of a video waits for its colour model
+                model = self.models.wait(generation, give_up=lambda: worker.closed)
+                if model is None:
+                    error = self.models.take_error()
+                    if error is not None:
+                        raise error
+                    # Reset or closed while waiting: this frame fits its own model.
+                    model = self._fit(generation, low_in, low_mask, frame_size)
+        elif self._schedule.due(model is not None):
+            model = self._fit(generation, *downscaled(), frame_size)
+        if frame_size is not None and model.size != frame_size:  # the camera changed size
+            resized = FrameColourModel(model.coeffs, *frame_size)
+            self.models.put(generation, resized, replacing=model)
+            model = resized
+        return model
 
-        With the network thread this runs on that thread only, so the state needs no lock; a new
-        ``generation`` (after ``reset()``) starts the state afresh.
-        """
-        if generation is not None and generation != self._worker_generation:
-            self._state = None
-            self._worker_generation = generation
-        momenta = (self.fg_momentum, self.momentum)
-        low_out, self._state = self.runner(low_in, low_mask, self._state, momenta)
-        self.network_runs += 1
+    def _network_job(self, _offer: int, generation: int, low_in: Tensor, low_mask: Tensor,
+                     frame_size: tuple[int, int] | None) -> None:
+        """The network thread's work on the newest offer (skipped when its video has ended);
+        an error is kept for the next frame to raise."""
+        if generation != self.models.generation:
+            return
+        try:
+            self._fit(generation, low_in, low_mask, frame_size)
+        except Exception as exc:  # noqa: BLE001 - raised by the next frame call
+            self.models.fail(exc)
+
+    def _fit(
+        self, generation: int, low_in: Tensor, low_mask: Tensor,
+        frame_size: tuple[int, int] | None = None,
+    ) -> Tensor | FrameColourModel:
+        """Runs the network for video ``generation`` (carrying its temporal state), fits the local
+        colour models, upsampled to ``frame_size`` when given, and offers them to ``models``."""
+        with self._network_lock:
+            if generation > self._state_generation:  # a reset since the last run
+                self._state, self._state_generation = None, generation
+            current = generation == self._state_generation
+            # A run for a video that has ended (a frame in flight during a reset) is stateless
+            # and leaves the new video's state alone.
+            state = self._state if current else None
+            momenta = (self.fg_momentum, self.momentum)
+            low_out, state = self.runner(low_in, low_mask, state, momenta)
+            if current:
+                self._state = state
+            self.network_runs += 1
         coeffs = fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
-        if frame_size is None:
-            return coeffs
-        return FrameColourModel(coeffs, *frame_size)
+        model = coeffs if frame_size is None else FrameColourModel(coeffs, *frame_size)
+        self.models.put(generation, model)
+        return model
 
     def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:
         """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.

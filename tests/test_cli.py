@@ -152,6 +152,30 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
     assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("vcam-"))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
+    # Failed before: with -v the pipeline logged the table on stop and run printed it again.
+    import signal
+
+    script = ("import sys; from standins import register_stand_ins, TEST_BACKEND; "
+              "register_stand_ins(); from vcam.cli import main; "
+              "sys.exit(main(['run', '--camera', 'demo', '--size', '160x120', '--mode', "
+              "'colortransfer', '--backend', TEST_BACKEND, '-v']))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    try:
+        first = proc.stdout.readline()  # blocks until the camera runs
+        assert first.startswith("PHNet Camera running"), first + proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert (out + err).count("median ms") == 1, out + err
+    assert out.rstrip().endswith("stopped")
+
+
 # ------------------------------------------------------------------------------------ process
 
 
@@ -242,12 +266,15 @@ def test_config_file_is_used_and_flags_override_it(tmp_path, capsys):
     assert "camera.fps must be a number in (0, 240]" in line and "bad.toml" in line
 
 
-def test_background_argument_forms():
+def test_background_argument_forms(tmp_path):
     assert background_from_arg("blur").kind == "blur"
     assert background_from_arg("color:1,2,3").color == (1, 2, 3)
     assert background_from_arg("dune").path.endswith("bg_dune.jpg")
-    assert background_from_arg("clip.MP4").kind == "video"
-    assert background_from_arg("beach.png") == BackgroundConfig(kind="image", path="beach.png")
+    clip, beach = tmp_path / "clip.MP4", tmp_path / "beach.png"
+    clip.touch()
+    beach.touch()
+    assert background_from_arg(str(clip)).kind == "video"
+    assert background_from_arg(str(beach)) == BackgroundConfig(kind="image", path=str(beach))
 
 
 def test_network_flags_reach_the_harmonise_settings():
@@ -278,3 +305,224 @@ def test_bench_row_reports_speed_latency_cpu_and_memory():
     assert row["frames_per_network_run"] is None  # no network ran
     table = _bench_table([row])
     assert "p95 latency ms" in table and "colour transfer" in table
+
+
+# ------------------------------------------------------------- never lose a file (issue 13)
+
+
+def _precious(path: Path) -> bytes:
+    """An existing file a failed run must leave exactly as it was."""
+    data = b"precious: made by the user, not by phnet-cam\n"
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("bad", [["--model", "nope.safetensors"], ["--background", "beach"],
+                                 ["--background", "nope.png"]])
+def test_process_refusing_a_setting_keeps_an_existing_output(small_video, tmp_path, capsys, bad):
+    # Failed before: the recorder created (truncated) OUT first, then unlinked it.
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    assert main(["process", str(small_video), str(out), *bad]) == 2
+    assert bad[1] in _one_line_error(capsys.readouterr().err)
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # no temporary file left
+
+
+def test_demo_refusing_a_setting_keeps_the_previous_demo_files(tmp_path, capsys):
+    video, picture = _precious(tmp_path / DEMO_VIDEO), _precious(tmp_path / DEMO_PICTURE)
+    assert main(["demo", "--frames", "2", "--size", "160x120", "--model", "nope.safetensors",
+                 "--out", str(tmp_path)]) == 2
+    assert "nope.safetensors" in _one_line_error(capsys.readouterr().err)
+    assert (tmp_path / DEMO_VIDEO).read_bytes() == video
+    assert (tmp_path / DEMO_PICTURE).read_bytes() == picture
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_process_refuses_an_output_that_is_a_hard_link_to_the_input(small_video, tmp_path,
+                                                                   capsys):
+    # Failed before: the paths differ, so the same-file check passed and the input was truncated.
+    video = tmp_path / "in.avi"
+    video.write_bytes(small_video.read_bytes())  # the shared fixture must survive a failure
+    original = video.read_bytes()
+    link = tmp_path / "link.avi"
+    os.link(video, link)
+    assert main(["process", str(video), str(link), "--mode", "off"]) == 2
+    assert "would overwrite the input" in _one_line_error(capsys.readouterr().err)
+    assert video.read_bytes() == original and link.read_bytes() == original
+
+
+def test_an_interrupted_process_leaves_the_old_output_and_no_temporary_file(
+        small_video, tmp_path, capsys, monkeypatch):
+    from vcam.pipeline import Pipeline
+
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    real = Pipeline.process_one
+    calls = []
+
+    def interrupted(self, frame, t):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # Ctrl-C half way
+        return real(self, frame, t)
+
+    monkeypatch.setattr(Pipeline, "process_one", interrupted)
+    assert main(["process", str(small_video), str(out), "--mode", "off"]) == 130
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_process_replaces_an_existing_output_only_when_it_succeeds(small_video, tmp_path,
+                                                                  capsys):
+    out = tmp_path / "out.mp4"
+    _precious(out)
+    assert main(["process", str(small_video), str(out), "--mode", "off"]) == 0
+    assert _count_frames(out) == (20, (120, 160))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+# ------------------------------------------------- every error a user can cause (issue 13)
+
+
+@pytest.fixture
+def workdir(tmp_path, small_video, monkeypatch):
+    """A folder with an input video and a precious file in it; the command runs there."""
+    (tmp_path / "in.avi").write_bytes(small_video.read_bytes())
+    _precious(tmp_path / "keep.mp4")
+    os.link(tmp_path / "in.avi", tmp_path / "same.avi")
+    odd = cv2.VideoWriter(str(tmp_path / "odd.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 15.0,
+                          (160, 120))
+    for _ in range(2):
+        odd.write(np.zeros((120, 160, 3), np.uint8))
+    odd.release()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+BAD_INPUTS = [
+    # (argv, what the one line must say); each exits 2, without a traceback, losing no file.
+    (["process", "in.avi", "out.txt"],
+     "cannot record to out.txt: the extension must be one of .mp4, .avi, got .txt"),
+    (["process", "in.avi", "out"],
+     "cannot record to out: the extension must be one of .mp4, .avi, got none"),
+    (["process", "in.avi", "keep.mp4", "--model", "nope.safetensors"],
+     "PHNet model nope.safetensors not found"),
+    (["process", "in.avi", "same.avi"], "the output same.avi would overwrite the input in.avi"),
+    (["process", "missing.mp4", "keep.mp4"], "video file not found: missing.mp4"),
+    (["process", "in.avi", "keep.mp4", "--background", "beach"],
+     "--background beach: not a name it knows; expected an image or video file, a bundled "
+     "picture (dune, storm, meadow), blur, none, color or color:R,G,B"),
+    (["process", "in.avi", "keep.mp4", "--background", "beach.jpg"],
+     "--background beach.jpg: no such file; expected an image or video file"),
+    (["process", "in.avi", "no/such/folder/out.mp4", "--mode", "off"],
+     "folder no/such/folder does not exist"),
+    (["demo", "--size", "123x45"],
+     "--size 123x45: the demo video (MPEG-4) needs an even width and height, e.g. 124x46"),
+    (["demo", "--out", "keep.mp4"], "--out keep.mp4: expected a folder, got a file"),
+    (["run", "--camera", "missing.mp4"], "camera video file not found: missing.mp4"),
+    (["run", "--camera", "gone.png"], "camera picture not found: gone.png"),
+    (["demo", "--config", "missing.toml"], "settings file not found: missing.toml"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_every_bad_input_is_one_line_exit_2_and_loses_no_file(workdir, capsys, argv, expected):
+    # Failed before: out.txt and out gave a traceback and exit 1, beach did not list the
+    # bundled names, 123x45 wrote a 122x44 video, a missing camera file was "a device", the hard
+    # link and --model overwrote files.
+    before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in _one_line_error(err)
+    after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    assert after == before  # nothing lost, changed, or left behind
+
+
+def test_a_user_error_as_a_user_sees_it_and_with_v(workdir):
+    # Failed before: a traceback and exit status 1.
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "vcam", "process", "in.avi", "out.txt",
+                               *extra], capture_output=True, text=True, timeout=300,
+                              cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    quiet = run()
+    assert quiet.returncode == 2
+    assert quiet.stderr == ("phnet-cam: error: cannot record to out.txt: the extension must be "
+                            "one of .mp4, .avi, got .txt\n")
+    verbose = run("-v")
+    assert verbose.returncode == 2
+    assert "Traceback" in verbose.stderr and "phnet-cam: error: cannot record" in verbose.stderr
+
+
+def test_demo_labels_fit_their_panels():
+    # Failed before: at small sizes "harmonised (colour transfer)" ran off the picture.
+    from vcam.cli import _panels
+    from vcam.pipeline import FrameResult
+
+    frame = np.full((46, 124, 3), 255, np.uint8)
+    picture = _panels(FrameResult(frame, None, frame, frame, True), "colour transfer")
+    bar = picture.shape[0] - 46
+    gap = (picture.shape[1] - 3 * 124) // 2
+    ink = (picture[:bar] < 128).any(axis=(0, 2))  # columns with label pixels
+    for i in range(3):
+        x = i * (124 + gap)
+        assert ink[x : x + 124].any()  # every panel has its label
+        assert not ink[x + 120 : x + 124 + gap].any()  # ... ending before the panel does
+
+
+# ------------------------------------------------------------------ native log lines (issue 13)
+
+
+def _phnet_cam(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "vcam", *argv], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_a_person_sees_only_our_lines_unless_they_ask_with_v(tmp_path):
+    # Failed before: every command printed MediaPipe/TFLite start-up lines, and run without a
+    # webcam printed eight lines of OpenCV V4L2/FFMPEG errors before its own message.
+    demo = _phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
+                      cwd=tmp_path)
+    assert demo.returncode == 0 and demo.stderr == "", demo.stderr
+    index = next(i for i in range(9, 64) if not Path(f"/dev/video{i}").exists())
+    run = _phnet_cam("run", "--camera", str(index), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"phnet-cam: error: camera {index} could not be opened")
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    if sys.platform.startswith("linux"):
+        missing = _phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
+        assert len(missing.stderr.splitlines()) == 1, missing.stderr  # FFmpeg's v4l2 line too
+        loud = _phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
+        assert "VIDEOIO" in loud.stderr  # OpenCV's own lines, on request
+
+
+# ------------------------------------------------------------------ the demo's figures (issue 13)
+
+
+def test_the_demo_figures_add_up(tmp_path, capsys):
+    # Failed before: "N fps end to end" counted the first frame's warm-up while the stage table
+    # gave medians, so the two disagreed (4.3 fps against a table of 67 ms, 15 fps).
+    import re
+
+    assert main(["demo", "--frames", "8", "--size", "160x120", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+
+    def seconds(label: str) -> float:
+        match = re.search(rf"^  {label} +([0-9.]+) s", out, re.MULTILINE)
+        assert match, (label, out)
+        return float(match.group(1))
+
+    total = float(re.search(r"^PHNet Camera demo: 8 frames at 160x120, ([0-9.]+) s in all", out,
+                            re.MULTILINE).group(1))
+    parts = [seconds(label) for label in ("start-up", "first frame", "other 7 frames",
+                                          "finishing")]
+    assert abs(sum(parts) - total) <= 0.05 * len(parts) + 0.01  # each part rounded to 0.1 s
+    steady = re.search(r"= ([0-9.]+) ms a frame, ([0-9.]+) fps", out)
+    ms, fps = float(steady.group(1)), float(steady.group(2))
+    assert abs(1000.0 / ms - fps) <= 0.05 * fps + 0.1
+    rows = dict(re.findall(r"^(\w+) +([0-9.]+) ", out.split("\nstage ")[1], re.MULTILINE))
+    stages = [float(rows[s]) for s in ("capture", "segmentation", "mask", "background",
+                                       "composite", "harmonise", "send", "other")]
+    assert abs(sum(stages) - float(rows["total"])) <= 0.1 * len(stages)  # rounding only
+    assert abs(float(rows["total"]) - ms) <= 0.15

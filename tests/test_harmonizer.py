@@ -198,7 +198,7 @@ def test_network_thread_applies_the_latest_colour_model_without_waiting(checkpoi
         for out in outs:
             assert out.shape == frame.shape and np.array_equal(out[mask == 0], frame[mask == 0])
         h.reset()
-        assert h._coeffs is None
+        assert h.models.read()[1] is None
         assert h(frame, mask).shape == frame.shape  # the first frame after a reset waits for one
     finally:
         h.close()
@@ -264,3 +264,34 @@ def test_compiled_network_agrees_with_eager(checkpoint):
 def test_compile_needs_the_pytorch_backend(checkpoint):
     with pytest.raises(ValueError, match="PyTorch backend"):
         phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime", compile=True)
+
+
+@pytest.mark.parametrize("make", ["harmonizer", "colortransfer"])
+def test_an_empty_image_and_a_nan_are_named_as_such(checkpoint, make):
+    # Failed before: a 0x0 image raised NumPy's "zero-size array to reduction operation minimum
+    # which has no identity"; one NaN in a mask was reported as "got [nan, nan]".
+    from phnet.colortransfer import ColorTransfer
+
+    h = (phnet.Harmonizer.load(checkpoint, device="cpu") if make == "harmonizer"
+         else ColorTransfer())
+    with pytest.raises(ValueError, match=r"composite must be RGB HxWx3 with H, W > 0, got "
+                                         r"shape \(0, 0, 3\)"):
+        h(np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32))
+    frame, mask = frame_and_mask()
+    mask[10, 12] = np.nan
+    with pytest.raises(ValueError) as info:
+        h(frame, mask)
+    assert str(info.value) == ("mask values must be finite and lie in [0, 1], got 1 non-finite "
+                               "value (the first, nan, at row 10, column 12)")
+    mask[10, 12] = 1.5
+    with pytest.raises(ValueError, match=r"got values in \[0, 1.5\]"):
+        h(frame, mask)
+
+
+def test_the_camera_stages_refuse_an_empty_frame_in_words():
+    # Failed before: composite() on a 0x0 frame killed the process (SIGFPE in OpenCV).
+    from vcam.compositor import composite
+
+    empty = np.zeros((0, 0, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"H, W > 0"):
+        composite(empty, empty, np.zeros((0, 0), np.float32))

@@ -418,7 +418,8 @@ def test_stats_summaries_and_table():
     stats.add_latency(40.0)
     stats.count("dropped", 3)
     snap = stats.snapshot()
-    assert snap["stages"]["segmentation"] == {"ema_ms": 22.5, "median_ms": 20.0, "count": 3}
+    assert snap["stages"]["segmentation"] == {"ema_ms": 22.5, "median_ms": 20.0, "count": 3,
+                                              "total_ms": 60.0}
     assert list(snap["stages"]) == ["segmentation", "harmonise", "custom"]
     assert snap["stages"]["harmonise"]["median_ms"] >= 9.0
     assert snap["fps"]["sent"] == pytest.approx(30.0)

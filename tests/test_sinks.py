@@ -193,3 +193,28 @@ def test_preview_is_thread_safe():
         t.join()
     assert not errors
     assert preview.frames_received == 1000
+
+
+def test_recorder_replaces_its_file_only_on_commit(tmp_path):
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"the user's file")
+    rec = RecorderSink(path, 64, 48, 25)
+    rec.send(_frame())
+    assert path.read_bytes() == b"the user's file"  # frames go to a temporary file beside it
+    rec.close()  # not committed: dropped
+    assert path.read_bytes() == b"the user's file" and len(list(tmp_path.iterdir())) == 1
+    with pytest.raises(RuntimeError):
+        rec.send(_frame())
+
+    with pytest.raises(KeyboardInterrupt):
+        with RecorderSink(path, 64, 48, 25) as rec:
+            rec.send(_frame())
+            raise KeyboardInterrupt
+    assert path.read_bytes() == b"the user's file" and len(list(tmp_path.iterdir())) == 1
+
+    rec = RecorderSink(path, 64, 48, 25)
+    rec.send(_frame())
+    assert rec.commit() == path
+    rec.close()  # after commit: nothing left to do
+    assert cv2.VideoCapture(str(path)).read()[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.avi"]

@@ -195,3 +195,23 @@ def test_camera_config_validation_names_the_field():
     assert isinstance(cfg.fps, float)
     with pytest.raises(AttributeError):
         cfg.width = 10
+
+
+def test_a_camera_file_that_goes_missing_is_named_as_missing(video, tmp_path):
+    # A video file played as the camera, moved away mid-call. Failed before: the reopen at the
+    # end of the loop reported "cannot open video file ...: corrupt or unsupported".
+    path = tmp_path / "camera.avi"
+    path.write_bytes(video.read_bytes())
+    source = open_source(str(path), CameraConfig(width=W, height=H))
+    source._realtime = False  # noqa: SLF001 - no need to wait for the frames here
+    try:
+        for _ in range(FRAMES):
+            assert source.read() is not None
+        path.unlink()
+        with pytest.raises(SourceError) as info:
+            source.read()
+        assert str(info.value) == f"video file not found: {path}"
+    finally:
+        source.close()
+    with pytest.raises(SourceError, match=r"camera video file not found: .*camera\.avi"):
+        open_source(str(path))

@@ -6,8 +6,11 @@
     phnet-cam bench     per-stage ms and FPS at 640x480 and 1280x720, as a Markdown table
 
 Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
-A setting out of range, a missing camera or no virtual camera device is reported in one line on
-stderr with exit code 2; Ctrl-C stops ``run`` cleanly with exit code 0.
+Every error a user can cause (a setting out of range, a file that is missing or of the wrong
+kind, a missing camera, no virtual camera device) is reported in one line on stderr naming the
+input and what was expected, with exit code 2 (``-v`` adds the traceback); Ctrl-C stops ``run``
+cleanly with exit code 0. ``demo`` and ``process`` check everything they can before they write,
+and replace an existing output only when the run succeeds.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig, HarmoniseConfig
 from vcam.pipeline import PipelineConfig
 from vcam.settings import Settings, SettingsError, load_settings
+from vcam.sources import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,6 @@ BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("phnet", {"backend": "onnxruntime", "network_thread": "on"}),
 )
 """Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 EXIT_USAGE = 2
 
 
@@ -87,7 +90,11 @@ def _number(text: str) -> float:
 
 def background_from_arg(value: str, base: BackgroundConfig | None = None) -> BackgroundConfig:
     """``--background``: ``blur``, ``none``, ``color`` or ``color:R,G,B``, a bundled picture's
-    name (``dune``, ``storm``, ``meadow``), or an image or video file."""
+    name (``dune``, ``storm``, ``meadow``), or an existing image or video file.
+
+    Raises:
+        UserError: anything else (the message lists what is accepted).
+    """
     from vcam.images import BACKGROUND_PATHS
 
     base = base if base is not None else BackgroundConfig()
@@ -106,6 +113,12 @@ def background_from_arg(value: str, base: BackgroundConfig | None = None) -> Bac
         return dataclasses.replace(base, kind="color", path="", color=color)
     if key.lower() in BACKGROUND_PATHS:
         return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
+    if not Path(key).is_file():
+        what = "no such file" if Path(key).suffix or not key else "not a name it knows"
+        raise UserError(
+            f"--background {value}: {what}; expected an image or video file, a bundled "
+            f"picture ({', '.join(BACKGROUND_PATHS)}), blur, none, color or color:R,G,B"
+        )
     kind = "video" if Path(key).suffix.lower() in VIDEO_SUFFIXES else "image"
     return dataclasses.replace(base, kind=kind, path=key)
 
@@ -281,16 +294,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(exc: BaseException) -> int:
     message = " ".join(str(exc).split()) or type(exc).__name__  # always one line
     print(f"{PROG}: error: {message}", file=sys.stderr)
-    logger.debug("details", exc_info=exc)
+    logger.info("the error in full (shown with -v)", exc_info=exc)
     return EXIT_USAGE
 
 
 def _setup_logging(verbose: int) -> None:
+    """Our warnings and errors only; ``-v`` adds information and the native libraries' own
+    lines (MediaPipe, TensorFlow Lite, OpenCV), ``-vv`` debugging."""
+    from vcam import native_logs
+
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
+    native_logs.configure(verbose)
 
 
 # --------------------------------------------------------------------------------------- demo
@@ -301,19 +319,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vcam.pipeline import FrameResult
     from vcam.sinks import RecorderSink
 
+    began = time.perf_counter()
     settings = _settings(args)
     width, height = args.size
+    if width % 2 or height % 2:
+        raise UserError(f"--size {width}x{height}: the demo video (MPEG-4) needs an even width "
+                        f"and height, e.g. {width + width % 2}x{height + height % 2}")
     settings = dataclasses.replace(
         settings, camera=dataclasses.replace(settings.camera, width=width, height=height)
     )
     fps = settings.camera.fps
     out_dir: Path = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: expected a folder, got a file")
     video_path, picture_path = out_dir / DEMO_VIDEO, out_dir / DEMO_PICTURE
 
     source = DemoSource(DemoSourceConfig(width=width, height=height, fps=fps,
                                          frames=args.frames, realtime=False, seed=0))
-    recorder = RecorderSink(video_path, width, height, fps)
     middle = args.frames // 2
     kept: dict[str, FrameResult] = {}
 
@@ -321,48 +343,140 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if index == middle:
             kept["middle"] = result
 
-    info, count, elapsed, table = _run_offline(source, recorder, settings, on_frame=keep)
+    def open_recorder() -> RecorderSink:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--out {out_dir}: cannot create the folder: "
+                            f"{exc.strerror or exc}") from exc
+        return RecorderSink(video_path, width, height, fps)
+
+    run = _run_offline(source, open_recorder, settings, on_frame=keep)
     result = kept.get("middle")
     if result is not None:
-        _write_png(picture_path, _panels(result, _method_label(info)))
+        _write_png(picture_path, _panels(result, _method_label(run.info)))
+    done = time.perf_counter()
 
-    print(f"PHNet Camera demo: {count} frames at {width}x{height} in {elapsed:.1f} s "
-          f"({count / elapsed:.1f} fps end to end, one frame at a time)")
-    print(f"harmonisation: {_describe_harmonisation(info)}")
-    print(table)
+    print(f"PHNet Camera demo: {_frames(run.count)} at {width}x{height}, {done - began:.1f} s "
+          "in all, one frame at a time:")
+    print(f"  {'start-up':<18}{run.started - began:6.1f} s  (loading the models and the "
+          "background, opening the video)")
+    print(f"  {'first frame':<18}{run.first_done - run.started:6.1f} s  (warm-up: the first run "
+          "of each model)")
+    if run.steady_frames:
+        print(f"  {f'other {run.steady_frames} frames':<18}{run.finished - run.first_done:6.1f} s"
+              f"  = {run.ms_per_frame:.1f} ms a frame, {1000.0 / run.ms_per_frame:.1f} fps "
+              "(the stages below)")
+    print(f"  {'finishing':<18}{done - run.finished:6.1f} s  (closing the video, writing the "
+          "picture)")
+    print(f"harmonisation: {_describe_harmonisation(run.info)}")
+    print(run.table)
     print(f"wrote {video_path}")
     if result is not None:
         print(f"wrote {picture_path} (camera | composite | harmonised, frame {middle})")
     return 0
 
 
-def _run_offline(source, recorder, settings: Settings, frames: int | None = None,
-                 on_frame=None) -> tuple[dict, int, float, str]:
-    """Every frame of ``source`` through the pipeline into ``recorder``, one at a time.
+@dataclasses.dataclass(frozen=True)
+class OfflineRun:
+    """What ``_run_offline`` measured (``perf_counter`` seconds): the pipeline was built at
+    ``started``, the first frame was done at ``first_done``, the rest at ``finished``;
+    ``ms_per_frame`` and the stage table cover the frames after the first (the first one alone
+    when there is no other)."""
 
-    Returns the harmoniser's info, the frame count, the seconds it took and the stage table.
+    info: dict
+    count: int
+    started: float
+    first_done: float
+    finished: float
+    ms_per_frame: float
+    table: str
+
+    @property
+    def steady_frames(self) -> int:
+        return max(self.count - 1, 0)
+
+
+# Stages of an offline run, in order, with what they are when it is not obvious.
+_OFFLINE_STAGES = (("capture", "reading the source"), ("segmentation", ""), ("mask", ""),
+                   ("background", ""), ("composite", ""), ("harmonise", ""),
+                   ("send", "writing the video"))
+
+
+def _run_offline(source, open_recorder, settings: Settings, frames: int | None = None,
+                 on_frame=None) -> OfflineRun:
+    """Every frame of ``source`` through the pipeline into the recorder ``open_recorder()``
+    returns, one at a time.
+
+    The recorder is opened only once the pipeline is built (the model, the background and the
+    segmenter are checked), and its file replaces the target only when every frame went
+    through: a refused setting, an error or Ctrl-C leaves the target as it was.
+
+    The first frame is timed apart (it pays for the models' warm-up); the stage table gives the
+    milliseconds each stage adds to an output frame after it, and "other" the rest of the
+    frame's time, so the table adds up to the time per frame.
     """
     from vcam.pipeline import Pipeline
 
     try:
-        pipeline = Pipeline(source, [recorder], _pipeline_config(settings))
+        pipeline = Pipeline(source, [], _pipeline_config(settings))
     except BaseException:
         source.close()
-        _discard(recorder)
         raise
     with pipeline:
+        recorder = open_recorder()
+        pipeline.add_sink(recorder)  # the pipeline closes it, dropping it unless committed
         info = pipeline.harmonise_info()
-        start = time.perf_counter()
-        count = pipeline.run_offline(frames, on_frame=on_frame)
-        elapsed = time.perf_counter() - start
-        return info, count, elapsed, pipeline.stats.format_table()
+        first: dict = {}
+
+        def frame_done(index: int, result) -> None:
+            if on_frame is not None:
+                on_frame(index, result)
+            if index == 0:
+                first["done"] = time.perf_counter()
+                first["stats"] = pipeline.stats.snapshot()
+                pipeline.stats.reset()  # the table: the frames after the warm-up
+
+        started = time.perf_counter()
+        count = pipeline.run_offline(frames, on_frame=frame_done)
+        finished = time.perf_counter()
+        if recorder.frames_written != count:  # the pipeline logged why
+            raise UserError(f"only {recorder.frames_written} of {count} frames could be written "
+                            f"to {recorder.path}; it was left as it was")
+        recorder.commit()
+        first_done = first.get("done", finished)
+        if count > 1:
+            timed, seconds, snap = count - 1, finished - first_done, pipeline.stats.snapshot()
+        else:  # nothing after the first frame: its own figures
+            timed, seconds, snap = count, first_done - started, first.get("stats")
+        ms_per_frame = 1000.0 * seconds / timed if timed else float("nan")
+        table = _offline_table(snap, timed, ms_per_frame) if snap else ""
+        return OfflineRun(info, count, started, first_done, finished, ms_per_frame, table)
 
 
-def _discard(recorder) -> None:
-    """Close a recorder that never got a frame and remove its empty file."""
-    recorder.close()
-    if recorder.frames_written == 0:
-        recorder.path.unlink(missing_ok=True)
+def _offline_table(snap: dict, frames: int, ms_per_frame: float) -> str:
+    """Milliseconds each stage adds to an output frame (its total time over ``frames``), its
+    median, and "other": what the stages do not account for, so that the column adds up."""
+    lines = [f"{'stage':<14}{'ms a frame':>11}{'median ms':>11}"]
+    accounted = 0.0
+    for name, note in _OFFLINE_STAGES:
+        stage = snap["stages"].get(name)
+        if stage is None or not frames:
+            continue
+        share = stage["total_ms"] / frames
+        accounted += share
+        median = "-" if stage["median_ms"] is None else f"{stage['median_ms']:.1f}"
+        lines.append(f"{name:<14}{share:>11.1f}{median:>11}" + (f"   {note}" if note else ""))
+    if frames:
+        lines.append(f"{'other':<14}{ms_per_frame - accounted:>11.1f}{'-':>11}   the loop "
+                     "between the stages")
+        lines.append(f"{'total':<14}{ms_per_frame:>11.1f}{'':>11}   = "
+                     f"{1000.0 / ms_per_frame:.1f} fps over {_frames(frames)}")
+    return "\n".join(lines)
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
 
 
 def _method_label(info: dict) -> str:
@@ -404,23 +518,30 @@ def _panels(result, harmonised_label: str) -> np.ndarray:
     gap = max(4, width // 160)
     canvas = np.full((height + bar, 3 * width + 2 * gap, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = bar / 40.0
     thickness = max(1, round(bar / 24))
+    margin = bar // 3
     for i, (image, label) in enumerate(panels):
         x = i * (width + gap)
         canvas[bar:, x : x + width] = image
+        # As large as the bar allows, smaller where the panel is too narrow for the label: a
+        # label never runs into the next panel or off the picture.
+        scale = bar / 40.0
+        (text_w, _), _ = cv2.getTextSize(label, font, scale, thickness)
+        scale *= min(1.0, max(width - 2 * margin, 8) / max(text_w, 1))
         (_, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
-        cv2.putText(canvas, label, (x + bar // 3, (bar + text_h) // 2), font, scale,
+        cv2.putText(canvas, label, (x + margin, (bar + text_h) // 2), font, scale,
                     (20, 20, 20), thickness, cv2.LINE_AA)
     return canvas
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
+    from vcam.files import write_bytes_atomically
+
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise UserError(f"cannot encode {path}")
-    # tofile instead of imwrite: imwrite cannot open non-ASCII paths on Windows.
-    data.tofile(str(path))
+    # Bytes through Python instead of imwrite: imwrite cannot open non-ASCII paths on Windows.
+    write_bytes_atomically(path, data.tobytes())
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -504,24 +625,35 @@ def _restore_sigterm(previous) -> None:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from vcam.sinks import RecorderSink
+    from vcam.sinks import RecorderSink, check_recording
     from vcam.sources import VideoFileSource
 
     settings = _settings(args)
-    if args.input.resolve() == args.output.resolve():
-        raise UserError(f"the output {args.output} would overwrite the input")
-    source = VideoFileSource(args.input, loop=False, realtime=False)
+    source_path, out_path = Path(args.input), Path(args.output)
+    # Identity, not spelling: a hard link or a symlink to IN names the same file.
+    if out_path.exists() and source_path.exists() and os.path.samefile(source_path, out_path):
+        raise UserError(f"the output {out_path} would overwrite the input {source_path}")
+    source = VideoFileSource(source_path, loop=False, realtime=False)
     try:
-        recorder = RecorderSink(args.output, source.width, source.height, source.fps)
+        check_recording(out_path, source.width, source.height, source.fps)
+    except ValueError as exc:
+        source.close()
+        raise UserError(str(exc)) from exc
     except BaseException:
         source.close()
         raise
-    info, count, elapsed, table = _run_offline(source, recorder, settings, args.frames)
-    print(f"processed {count} frames of {args.input} at {source.width}x{source.height} in "
-          f"{elapsed:.1f} s ({count / max(elapsed, 1e-9):.1f} fps)")
-    print(f"harmonisation: {_describe_harmonisation(info)}")
-    print(table)
-    print(f"wrote {args.output}")
+    run = _run_offline(
+        source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
+        settings, args.frames)
+    line = (f"processed {_frames(run.count)} of {source_path} at {source.width}x{source.height} "
+            f"in {run.finished - run.started:.1f} s (first frame "
+            f"{run.first_done - run.started:.1f} s")
+    if run.steady_frames:
+        line += f", then {1000.0 / run.ms_per_frame:.1f} fps"
+    print(line + ")")
+    print(f"harmonisation: {_describe_harmonisation(run.info)}")
+    print(run.table)
+    print(f"wrote {out_path}")
     return 0
 
 

@@ -93,3 +93,5 @@ def _check_rgb(name: str, array: np.ndarray) -> None:
         raise TypeError(f"{name} dtype must be uint8, got {array.dtype}")
     if array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"{name} shape must be (H, W, 3), got {array.shape}")
+    if 0 in array.shape:  # OpenCV would divide by zero (SIGFPE) on an empty image
+        raise ValueError(f"{name} is empty: expected H, W > 0, got shape {array.shape}")

@@ -101,10 +101,12 @@ class HarmoniseStage:
         if any(getattr(config, f) != getattr(old, f) for f in _BUILD_FIELDS):
             active = _build(config)
             self._apply_momentum(active, config)
-            _close_harmoniser(self._active)
-            self._active = active
+            # Swap, then close: a frame that began with the old harmoniser finishes with it
+            # (``Harmonizer`` gives a frame in flight a picture even while it closes).
+            replaced, self._active = self._active, active
             self._failed_frames = 0
             self._error_logged = False
+            _close_harmoniser(replaced)
         else:
             self._apply_momentum(self._active, config)
         self._config = config

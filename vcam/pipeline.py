@@ -275,6 +275,14 @@ class Pipeline:
             item = self._output.item
         return None if item is None else item[0]
 
+    def add_sink(self, sink: Sink) -> None:
+        """Add a sink before ``start()`` or ``run_offline()``; the pipeline owns it from now on
+        (``stop()`` closes it). Lets a caller open an output file only once the stages, which
+        check the user's settings, have been built."""
+        if self._started or self._stopped:
+            raise RuntimeError("add sinks before start() or run_offline(), not while running")
+        self.sinks.append(sink)
+
     # --------------------------------------------------------------------------- live setters
 
     def set_background(self, cfg: BackgroundConfig) -> None:
@@ -334,6 +342,8 @@ class Pipeline:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3:
             got = frame.dtype if isinstance(frame, np.ndarray) else type(frame).__name__
             raise TypeError(f"frame must be an RGB uint8 HxWx3 array, got {got}")
+        if frame.shape[2] != 3 or 0 in frame.shape:
+            raise ValueError(f"frame must be RGB HxWx3 with H, W > 0, got shape {frame.shape}")
         with self._stage_lock:
             result = self._process(frame, t)
         if result.mask is not None:
@@ -634,7 +644,8 @@ class Pipeline:
         for sink in self.sinks:
             _close_quietly(sink)
         if self._started:
-            logger.info("pipeline stopped\n%s", self.stats.format_table())
+            # One line: the callers print or show the table themselves (run prints it once).
+            logger.info("pipeline stopped after %d frames", self.stats.frames("processed"))
 
     def _close_stages(self, close_segmenter: bool) -> None:
         stages = [self.refiner, self.background_provider, self.harmonise_stage]

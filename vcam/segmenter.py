@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vcam.closing import Closing
+from vcam.native_logs import captured_stderr
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ class Segmenter(Closing):
             output_category_mask=False,
         )
         try:
-            self._segmenter = vision.ImageSegmenter.create_from_options(options)
+            # MediaPipe and TensorFlow Lite print their start-up lines here, straight to fd 2;
+            # they reach the user with -v only (see vcam.native_logs).
+            with captured_stderr(logger):
+                self._segmenter = vision.ImageSegmenter.create_from_options(options)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(
                 f"cannot load segmentation model {path}: {exc} "
@@ -107,8 +111,9 @@ class Segmenter(Closing):
             raise TypeError(f"frame must be a numpy array, got {type(frame_rgb).__name__}")
         if frame_rgb.dtype != np.uint8:
             raise TypeError(f"frame dtype must be uint8, got {frame_rgb.dtype}")
-        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
-            raise ValueError(f"frame shape must be (H, W, 3), got {frame_rgb.shape}")
+        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or 0 in frame_rgb.shape:
+            # MediaPipe fails on an empty image with an unrelated TypeError: say it here.
+            raise ValueError(f"frame shape must be (H, W, 3) with H, W > 0, got {frame_rgb.shape}")
 
         ts = int(round(timestamp_ms))
         if self._last_ts_ms is not None and ts <= self._last_ts_ms:

@@ -4,12 +4,14 @@ Every sink takes RGB uint8 HxWx3 frames through ``send(frame)`` and has an idemp
 ``close()``. The ``paced`` attribute tells the pipeline how to feed it: a paced sink (the virtual
 camera) is fed by a sender thread at a steady rate, with the last frame sent again when no new
 one is ready, because a conferencing app treats a silent camera as a broken one; an unpaced sink
-(recorder, preview) gets each processed frame exactly once.
+(recorder, preview) gets each processed frame exactly once. The recorder writes beside its
+target and replaces it only on ``commit()``: a failed run never loses the file that was there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import threading
 from pathlib import Path
@@ -18,6 +20,7 @@ import cv2
 import numpy as np
 
 from vcam.closing import Closing
+from vcam.files import temporary_beside
 
 logger = logging.getLogger(__name__)
 
@@ -187,11 +190,44 @@ class VirtualCameraSink(Closing):
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
-class RecorderSink(Closing):
-    """Writes frames to a video file (``.mp4``: MPEG-4 ``mp4v``; ``.avi``: Motion JPEG).
+def check_recording(path: str | Path, width: int, height: int, fps: float) -> Path:
+    """Everything ``RecorderSink`` can check before it writes anything; returns ``path``.
 
     Raises:
-        ValueError: another file extension, or a bad size or rate.
+        ValueError: another file extension, or a bad size or rate (the message names them); an
+            odd width or height (the codecs need even ones).
+        SinkError: the folder does not exist.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _FOURCC:
+        raise ValueError(
+            f"cannot record to {path}: the extension must be one of "
+            f"{', '.join(_FOURCC)}, got {suffix or 'none'}"
+        )
+    _check_size(width, height, fps)
+    if width % 2 or height % 2:
+        # Both codecs would drop the odd column and row and say nothing.
+        raise ValueError(
+            f"cannot record {width}x{height} video to {path}: MPEG-4 and Motion JPEG need an "
+            "even width and height"
+        )
+    if not path.parent.is_dir():
+        raise SinkError(f"cannot write video {path}: folder {path.parent} does not exist")
+    return path
+
+
+class RecorderSink(Closing):
+    """Writes frames to a video file (``.mp4``: MPEG-4 ``mp4v``; ``.avi``: Motion JPEG) without
+    ever losing the file that was there.
+
+    Frames go to a temporary file beside ``path``; ``commit()`` finishes it and renames it over
+    ``path``. ``close()`` without ``commit()`` (a run that failed or was interrupted) removes the
+    temporary file and leaves ``path`` as it was. ``with RecorderSink(...) as rec:`` commits
+    when the block ends without an exception.
+
+    Raises:
+        ValueError: another file extension, a bad size or rate, an odd width or height.
         SinkError: the file cannot be opened for writing (the message names it).
     """
 
@@ -199,27 +235,24 @@ class RecorderSink(Closing):
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float) -> None:
         self._writer = None  # set first: close() must work whatever raises below
+        self._tmp: Path | None = None
         self._frames = 0
         self._lock = threading.Lock()
-        _check_size(width, height, fps)
-        self._path = Path(path)
-        suffix = self._path.suffix.lower()
-        if suffix not in _FOURCC:
-            raise ValueError(
-                f"cannot record to {self._path}: the extension must be one of "
-                f"{', '.join(_FOURCC)}, got {suffix or 'none'}"
-            )
+        self._path = check_recording(path, width, height, fps)
         self._width, self._height, self._fps = width, height, float(fps)
-        if not self._path.parent.is_dir():
-            raise SinkError(f"cannot write video {self._path}: folder does not exist")
+        fourcc = _FOURCC[self._path.suffix.lower()]
+        try:
+            self._tmp = temporary_beside(self._path)
+        except OSError as exc:
+            raise SinkError(f"cannot write video {self._path}: {exc.strerror or exc}") from exc
         writer = cv2.VideoWriter(
-            str(self._path), cv2.VideoWriter_fourcc(*_FOURCC[suffix]), self._fps, (width, height)
+            str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), self._fps, (width, height)
         )
         if not writer.isOpened():
             writer.release()
+            self._remove_tmp()
             raise SinkError(
-                f"cannot write video {self._path}: OpenCV could not open it with codec "
-                f"{_FOURCC[suffix]}"
+                f"cannot write video {self._path}: OpenCV could not open it with codec {fourcc}"
             )
         self._writer = writer
         logger.info("recording to %s at %dx%d, %.3g fps", self._path, width, height, self._fps)
@@ -254,13 +287,47 @@ class RecorderSink(Closing):
             self._writer.write(bgr)
             self._frames += 1
 
+    def commit(self) -> Path:
+        """Finish the file and rename it over ``path``; returns ``path``.
+
+        Raises:
+            SinkError: the rename failed; ``path`` is left as it was and the temporary file is
+                removed.
+        """
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is None:
+            raise RuntimeError(f"recorder for {self._path} is already closed")
+        writer.release()
+        try:
+            os.replace(self._tmp, self._path)
+            self._tmp = None
+        except OSError as exc:
+            raise SinkError(f"cannot write video {self._path}: {exc.strerror or exc}") from exc
+        finally:
+            self._remove_tmp()
+        logger.info("wrote %d frames to %s", self._frames, self._path)
+        return self._path
+
     def close(self) -> None:
-        """Finish the file. Safe to call more than once."""
+        """Stop; without ``commit()``, the recording is dropped. Safe to call more than once."""
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:
             writer.release()
-            logger.info("wrote %d frames to %s", self._frames, self._path)
+            logger.info("recording to %s dropped (not committed)", self._path)
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self._writer is not None:
+            self.commit()
+        else:
+            self.close()
 
 
 

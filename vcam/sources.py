@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 #: as a one-frame video.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
+#: Video files: a ``spec`` ending so names a file, never a camera device.
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+
 # Weight of the newest frame interval in the measured frame rate: a time constant of ~10 frames.
 _FPS_SMOOTHING = 0.1
 
@@ -269,6 +272,8 @@ class VideoFileSource(Closing):
         )
 
     def _open_capture(self) -> cv2.VideoCapture:
+        if not self._path.is_file():  # moved or deleted while it played as the camera
+            raise SourceError(f"video file not found: {self._path}")
         cap = cv2.VideoCapture(str(self._path))
         if not cap.isOpened():
             cap.release()
@@ -380,6 +385,12 @@ def open_source(spec: str, camera: CameraConfig | None = None) -> FrameSource:
             DemoSourceConfig(width=camera.width, height=camera.height, fps=camera.fps)
         )
     path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES | VIDEO_SUFFIXES and not path.is_file():
+        what = "picture" if suffix in IMAGE_SUFFIXES else "video file"
+        raise SourceError(f"camera {what} not found: {spec} (expected a camera index such as 0, "
+                          "a device such as /dev/video0, 'demo', or an existing video or "
+                          "picture file)")
     # is_file() and not exists(): /dev/video0 exists too, but it is a camera.
     if spec and path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:

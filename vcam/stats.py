@@ -2,8 +2,9 @@
 
 Every thread of the pipeline writes here and the panel or the command line reads a snapshot, so
 all methods are thread-safe. Times come from ``time.perf_counter`` (monotonic); a stage's time is
-summarised twice, as an exponential moving average (what the panel shows: steady, recent) and as
-the median over a window of recent frames (what benchmarks report: robust to a hiccup).
+summarised three times: as an exponential moving average (what the panel shows: steady, recent),
+as the median over a window of recent frames (what benchmarks report: robust to a hiccup), and
+as the total since the last reset (what a run's time per frame adds up from).
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ STAGES = ("capture", "segmentation", "mask", "background", "composite", "harmoni
 class _Series:
     """EMA and windowed median of one quantity (milliseconds)."""
 
-    __slots__ = ("ema", "window", "count", "_alpha")
+    __slots__ = ("ema", "window", "count", "total", "_alpha")
 
     def __init__(self, window: int, alpha: float) -> None:
         self.ema: float | None = None
         self.window: deque[float] = deque(maxlen=window)
         self.count = 0
+        self.total = 0.0
         self._alpha = alpha
 
     def add(self, value: float) -> None:
         self.ema = value if self.ema is None else self.ema + self._alpha * (value - self.ema)
         self.window.append(value)
         self.count += 1
+        self.total += value
 
     def summary(self) -> dict[str, float | int | None]:
         median = statistics.median(self.window) if self.window else None
-        return {"ema_ms": self.ema, "median_ms": median, "count": self.count}
+        return {"ema_ms": self.ema, "median_ms": median, "count": self.count,
+                "total_ms": self.total}
 
 
 class _Rate:
@@ -162,9 +166,9 @@ class PipelineStats:
     def snapshot(self) -> dict:
         """A plain-data copy of everything, safe to keep or serialise::
 
-            {"stages": {name: {"ema_ms", "median_ms", "count"}},   # pipeline order first
+            {"stages": {name: {"ema_ms", "median_ms", "count", "total_ms"}},  # pipeline order
              "fps": {stream: float | None}, "frames": {stream: int},
-             "latency": {"ema_ms", "median_ms", "count"},
+             "latency": {"ema_ms", "median_ms", "count", "total_ms"},
              "counters": {name: int}, "uptime_s": float}
         """
         now = time.perf_counter()

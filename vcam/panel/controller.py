@@ -42,12 +42,15 @@ BYPASS_BACKGROUND = BackgroundConfig(kind="none")
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What the running pipeline reads: the device as configured, what it delivers."""
+    """What the running pipeline reads: the device as configured, what it delivers, and the
+    device asked for when this one runs in its place (``demo`` for a camera that would not
+    open), else ``None``."""
 
     device: str
     width: int
     height: int
     fps: float
+    instead_of: str | None = None
 
 
 class PipelineController(QObject):
@@ -61,8 +64,11 @@ class PipelineController(QObject):
     Signals (delivered on the GUI thread):
         started(SourceInfo): a new pipeline runs (after a start or a camera change).
         adjusted(section, config, message): the worker could not use a setting and uses
-            ``config`` instead (a background file that cannot be read, an unavailable
-            camera); the GUI shows ``message`` and puts its controls back.
+            ``config`` instead (a background file that cannot be read, a model that does not
+            load); the GUI shows ``message`` and puts its controls back.
+        fell_back(message): the camera would not open and the demo source runs in its place.
+            The camera stays the user's choice (a fallback is not a choice): it is tried again
+            when the user chooses it again or the camera settings change.
         message(text): something the user should read that concerns no single control.
         harmonise_info_changed(dict): what harmonisation runs now (``harmonise_info()``).
         virtual_camera_changed(VirtualCameraState): connected, disconnected or failed.
@@ -70,6 +76,7 @@ class PipelineController(QObject):
 
     started = Signal(object)
     adjusted = Signal(str, object, str)
+    fell_back = Signal(str)
     message = Signal(str)
     harmonise_info_changed = Signal(dict)
     virtual_camera_changed = Signal(object)
@@ -98,7 +105,8 @@ class PipelineController(QObject):
         self._pipeline: Any = None
         self._preview: Any = None
         self._output: VirtualCameraOutput | None = None
-        self._camera: CameraConfig | None = None
+        self._camera: CameraConfig | None = None  # the wish the running pipeline answers
+        self._fallback = False  # ... with the demo source in its place
         self._info: dict = {}
         self._vcam_error = VirtualCameraState()
 
@@ -120,7 +128,11 @@ class PipelineController(QObject):
         if not isinstance(config, expected):
             raise TypeError(f"{section} must be a {expected.__name__}, got "
                             f"{type(config).__name__}")
-        self._wish(lambda: self._want.__setitem__(section, config))
+        def wish() -> None:
+            self._want[section] = config
+            if section == "camera" and self._fallback:
+                self._restart = True  # chosen again: try the camera again
+        self._wish(wish)
 
     def set_effect(self, enabled: bool) -> None:
         """Off: the camera picture goes out as it is (no background, no harmonisation)."""
@@ -289,7 +301,8 @@ class PipelineController(QObject):
         if old is not None:
             old.stop()  # releases the camera before the new one opens it again
 
-        camera, source = self._open_source(want["camera"])
+        wanted = want["camera"]
+        camera, source = self._open_source(wanted)
         if source is None:
             return
         preview, output = PreviewSink(keep_input=True), VirtualCameraOutput()
@@ -322,14 +335,18 @@ class PipelineController(QObject):
         if stopping:  # shutdown() gave up waiting for us: do not leave a camera running
             pipeline.stop()
             return
-        self._camera = camera
+        fallback = camera != wanted
+        with self._cond:
+            self._camera, self._fallback = wanted, fallback
         self._pipeline, self._preview, self._output = pipeline, preview, output
         self._publish_info(pipeline)
         self.started.emit(SourceInfo(camera.device, int(source.width), int(source.height),
-                                     float(pipeline.output_fps)))
+                                     float(pipeline.output_fps),
+                                     instead_of=wanted.device if fallback else None))
 
     def _open_source(self, camera: CameraConfig) -> tuple[CameraConfig, Any]:
-        """The source for ``camera``; an unavailable camera falls back to the demo source."""
+        """The source for ``camera``; an unavailable camera falls back to the demo source, and
+        ``fell_back`` says so (the wish stays ``camera``)."""
         from vcam.sources import SourceError, open_source
 
         try:
@@ -339,8 +356,11 @@ class PipelineController(QObject):
                 self.message.emit(f"Cannot start the demo source: {_one_line(exc)}")
                 return camera, None
             demo = dataclasses.replace(camera, device=DEMO_DEVICE)
-            self._revert("camera", camera, demo,
-                         f"{_one_line(exc)} Showing the demo source instead.")
+            reason = _one_line(exc).rstrip(".")
+            self.fell_back.emit(
+                f"{reason}. Showing the demo source instead. Your camera setting is "
+                "kept: choose the camera again (Camera tab) once it is connected, or restart "
+                "the panel.")
         try:
             return demo, open_source(DEMO_DEVICE, demo)
         except SourceError as exc:

@@ -136,11 +136,13 @@ class _ConfigGroup(QWidget):
     def _read(self, config):
         raise NotImplementedError
 
-    def _user_changed(self, *_args) -> None:
+    def _user_changed(self, *_args, again: bool = False) -> None:
+        """Emit ``changed`` with the controls' config if it changed (or, with ``again``, even if
+        it did not: the user chose the same thing once more)."""
         if self._loading or self._config is None:
             return
         config = self._read(self._config)
-        if config != self._config:
+        if again or config != self._config:
             self._config = config
             self.changed.emit(config)
 
@@ -376,12 +378,13 @@ class CameraControls(_ConfigGroup):
                 return
             self.choose_device(path)
             return
-        self._user_changed()
+        self._user_changed(again=True)
 
     def choose_device(self, device: str) -> None:
-        """Use ``device``: ``demo``, a camera index or path, or a video file."""
+        """Use ``device``: ``demo``, a camera index or path, or a video file. Choosing the
+        current one again is reported too: it tries a camera that did not open once more."""
         self._fill(device)
-        self._user_changed()
+        self._user_changed(again=True)
 
     def _show(self, config: CameraConfig) -> None:
         self._fill(config.device)

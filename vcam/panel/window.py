@@ -269,6 +269,7 @@ class MainWindow(QMainWindow):
 
         self.controller.started.connect(self._on_started)
         self.controller.adjusted.connect(self._on_adjusted)
+        self.controller.fell_back.connect(lambda text: self.notify(text, banner=True))
         self.controller.message.connect(self.notify)
         self.controller.harmonise_info_changed.connect(self._on_harmonise_info)
         self.controller.virtual_camera_changed.connect(self._on_virtual_camera)
@@ -296,10 +297,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------ set-up
 
     def _first_camera(self, camera: CameraConfig) -> CameraConfig:
-        """First start: the first camera found, else the demo source."""
+        """First start: the first camera found, else the default one. With no camera there, the
+        demo source runs in its place and the window says so, but the demo is not saved as the
+        user's choice: the next start with a webcam plugged in uses the webcam."""
         cameras = self.camera_controls.cameras
-        device = cameras[0][1] if cameras else DEMO_DEVICE
-        return dataclasses.replace(camera, device=device)
+        return dataclasses.replace(camera, device=cameras[0][1]) if cameras else camera
 
     def _make_actions(self) -> None:
         menu = self.menuBar()
@@ -455,7 +457,9 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------- from the controller
 
     def _on_started(self, info: SourceInfo) -> None:
-        what = {"demo": "Demo source"}.get(info.device, info.device)
+        what = {DEMO_DEVICE: "Demo source"}.get(info.device, info.device)
+        if info.instead_of is not None:
+            what += f" (instead of camera {info.instead_of}, which did not open)"
         self.source_label.setText(f"Source: {what} · {info.width}×{info.height} at "
                                   f"{info.fps:.3g} fps")
         self.preview.set_placeholder("Waiting for the first frame…")
