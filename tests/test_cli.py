@@ -526,3 +526,18 @@ def test_the_demo_figures_add_up(tmp_path, capsys):
                                        "composite", "harmonise", "send", "other")]
     assert abs(sum(stages) - float(rows["total"])) <= 0.1 * len(stages)  # rounding only
     assert abs(float(rows["total"]) - ms) <= 0.15
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(tmp_path):
+    # Spinning OpenMP threads made PHNet's frame 10-30x slower on a busy 2-core machine.
+    code = ("import os; from vcam import native; native.configure(0); "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(REPO)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path)
+    assert run.stdout.strip() == "PASSIVE", run.stderr
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, cwd=tmp_path)
+    assert run.stdout.strip() == "ACTIVE", run.stderr

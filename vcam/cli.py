@@ -301,14 +301,14 @@ def _fail(exc: BaseException) -> int:
 def _setup_logging(verbose: int) -> None:
     """Our warnings and errors only; ``-v`` adds information and the native libraries' own
     lines (MediaPipe, TensorFlow Lite, OpenCV), ``-vv`` debugging."""
-    from vcam import native_logs
+    from vcam import native
 
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
-    native_logs.configure(verbose)
+    native.configure(verbose)
 
 
 # --------------------------------------------------------------------------------------- demo

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vcam.closing import Closing
-from vcam.native_logs import captured_stderr
+from vcam.native import captured_stderr
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Segmenter(Closing):
         )
         try:
             # MediaPipe and TensorFlow Lite print their start-up lines here, straight to fd 2;
-            # they reach the user with -v only (see vcam.native_logs).
+            # they reach the user with -v only (see vcam.native).
             with captured_stderr(logger):
                 self._segmenter = vision.ImageSegmenter.create_from_options(options)
         except (ValueError, RuntimeError) as exc:

@@ -65,9 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
-    from vcam import native_logs
+    from vcam import native
 
-    native_logs.configure(args.verbose)  # MediaPipe, TensorFlow Lite, OpenCV: quiet unless -v
+    native.configure(args.verbose)  # MediaPipe, TensorFlow Lite, OpenCV: quiet unless -v
 
     reason = _no_display()
     if reason is not None:
