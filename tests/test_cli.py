@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
-from vcam.cli import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, main
+from vcam.cli import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, build_parser, main
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig
 from vcam.demo_source import DemoSource, DemoSourceConfig
 from vcam.settings import Settings, SettingsError, load_settings, save_settings
@@ -268,13 +268,24 @@ def test_network_flags_reach_the_harmonise_settings():
         HarmoniseConfig(network_thread="sometimes")
 
 
-def test_bench_row_reports_speed_latency_cpu_and_memory():
-    from vcam.cli import _bench_one, _bench_table
+def test_bench_flags_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--load", "99"])
+    assert "busy processes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--variants", "off,phnet-fast"])
+    assert "unknown row 'phnet-fast'" in capsys.readouterr().err
+    args = build_parser().parse_args(["bench", "--load", "2", "--sizes", "320x240,640x360",
+                                      "--variants", "off,phnet-torch-thread"])
+    assert args.load == 2 and args.sizes == [(320, 240), (640, 360)]
+    assert args.variants == ["off", "phnet-torch-thread"]
 
-    row = _bench_one(320, 240, HarmoniseConfig(mode="colortransfer"), frames=4)
-    assert row["fps"] > 0 and row["latency_p95"] > 0 and row["rss_mib"] > 50
-    assert 0 < row["cpu_percent"] < 100 * (os.cpu_count() or 1) + 50
-    assert row["stages"]["segmentation"] > 0 and row["stages"]["harmonise"] > 0
-    assert row["frames_per_network_run"] is None  # no network ran
-    table = _bench_table([row])
-    assert "p95 latency ms" in table and "colour transfer" in table
+
+def test_run_status_line_reports_the_cores():
+    from vcam.cli import _status_line
+
+    snap = {"fps": {"processed": 30.0, "sent": 30.0}, "latency": {"median_ms": 40.0},
+            "counters": {"dropped": 2}, "cpu_cores": 0.42}
+    line = _status_line(snap)
+    assert "cpu 0.42 cores" in line and "processed 30.0 fps" in line and "dropped 2" in line
+    assert "cpu - cores" in _status_line(dict(snap, cpu_cores=None))
