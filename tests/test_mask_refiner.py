@@ -207,7 +207,7 @@ def test_mask_config_validation_names_the_field():
         MaskConfig(empty_fraction="a lot")
 
 
-@pytest.mark.parametrize("size, scale", [((480, 640), 2), ((720, 1280), 2), ((1080, 1920), 4),
+@pytest.mark.parametrize("size, scale", [((480, 640), 2), ((720, 1280), 4), ((1080, 1920), 4),
                                          ((481, 643), 1), ((120, 160), 1)])
 def test_matte_forms_agree(size, scale):
     h, w = size
@@ -233,7 +233,7 @@ def test_matte_forms_agree(size, scale):
 
 
 def test_guided_edge_at_camera_size_follows_the_frame():
-    # 1280x720: the coefficients are fitted on the frame halved, the edge comes from the
+    # 1280x720: the coefficients are fitted on the frame halved twice, the edge comes from the
     # full-resolution luma: sharp and on the frame's edge, as at full resolution.
     h, w = 720, 1280
     x = (np.arange(256) + 0.5) * (w / 256)

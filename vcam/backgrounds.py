@@ -368,12 +368,12 @@ class _BlurRenderer(_Renderer):
         w = 1.0 - 2.0 * m
         np.clip(w, 0.0, 1.0, out=w)
         w = cv2.erode(w, np.ones((3, 3), np.uint8))
-        weighted = frame_low.astype(np.float32) * w[..., None]
-        total = float(w.sum())
+        weighted = cv2.multiply(frame_low, cv2.merge((w, w, w)), dtype=cv2.CV_32F)
+        total = cv2.sumElems(w)[0]
         if total > 1.0:
-            mean = weighted.reshape(-1, 3).sum(axis=0) / np.float32(total)
+            mean = np.array(cv2.sumElems(weighted)[:3], np.float32) / np.float32(total)
         else:  # the person fills the frame: there is no background to show
-            mean = frame_low.reshape(-1, 3).mean(axis=0)
+            mean = np.array(cv2.mean(frame_low)[:3], np.float32)
         low_sigma = sigma / factor
         num = cv2.GaussianBlur(weighted, (0, 0), low_sigma, borderType=cv2.BORDER_REFLECT)
         den = cv2.GaussianBlur(w, (0, 0), low_sigma, borderType=cv2.BORDER_REFLECT)

@@ -100,8 +100,16 @@ class BusyLoad:
                                    name="phnet-bench-load", daemon=True)
                 proc.start()
                 self._procs.append(proc)
-            for _ in range(self.n):
-                if not started.acquire(timeout=30.0):
+            deadline = time.monotonic() + 30.0
+            waiting = self.n
+            while waiting:
+                if started.acquire(timeout=0.1):
+                    waiting -= 1
+                    continue
+                dead = [p.exitcode for p in self._procs if p.exitcode is not None]
+                if dead:
+                    raise RuntimeError(f"a busy process exited at start (exit code {dead[0]})")
+                if time.monotonic() > deadline:
                     raise RuntimeError(f"the {self.n} busy processes did not start within 30 s")
         except BaseException:
             self.__exit__(None, None, None)

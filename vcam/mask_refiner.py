@@ -6,7 +6,7 @@ One call, in this order:
    small mask (the same as on an enlarged copy: both steps are linear), restarted when the
    frame size changes;
 2. edge-aware refinement guided by the frame's luma: a fast guided filter (He and Sun 2015:
-   the local linear coefficients are fitted on the frame halved to 240-479 lines and applied to
+   the local linear coefficients are fitted on the frame halved to 180-359 lines and applied to
    the full-resolution luma, so the edge follows the frame's pixels) or OpenCV's joint bilateral
    filter (slower: ~30 ms at 640x480 with radius 4, all at full resolution);
 3. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
@@ -37,8 +37,11 @@ from vcam.config import MaskConfig
 logger = logging.getLogger(__name__)
 
 #: The refinement works on the frame halved (2x2 box averages) while at least this many lines
-#: remain: 240 lines at 640x480, 360 at 1280x720, 270 at 1920x1080.
-WORK_MIN_LINES = 240
+#: remain: 240 lines at 640x480, 180 at 1280x720, 270 at 1920x1080. (The guided filter's
+#: coefficients vary slowly; the edge itself comes from the full-resolution luma. At 1280x720,
+#: 180 lines gave the same edges as 360 in the crops of docs/PERFORMANCE.md, for a quarter
+#: of the box filtering.)
+WORK_MIN_LINES = 180
 
 #: ``remove_small_blobs`` labels a full-size mask on a block-pooled copy of about this many
 #: lines.
