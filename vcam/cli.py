@@ -292,9 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     No command, or ``panel``, opens the Qt control panel (its own options follow ``panel``).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    from vcam.memory import keep_freed_memory
+    from vcam.runtime import prepare_process
 
-    keep_freed_memory()  # frame-sized temporaries reuse memory instead of fresh pages
+    prepare_process()  # memory reuse and sleeping thread waits, before torch is imported
     if not argv or argv[0] == "panel":
         from vcam.panel import main as panel_main
 

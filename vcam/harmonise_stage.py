@@ -210,6 +210,9 @@ def _build(config: HarmoniseConfig) -> _Active:
             momentum=config.momentum,
             network_every=config.network_every,
             network_thread=thread,
+            # On its own thread the network gets one core, the frame path the other
+            # (vcam.runtime.split_threads; ONNX Runtime's pool is set here, at load).
+            threads=1 if thread else None,
         )
     except FileNotFoundError as exc:
         if config.model:

@@ -231,6 +231,7 @@ class Pipeline:
             self.refiner = MaskRefiner(self.config.mask)
             self.background_provider = BackgroundProvider(self.config.background)
             self.harmonise_stage = HarmoniseStage(self.config.harmonise)
+            self._split_threads()
             if segmenter is None:
                 from vcam.segmenter import Segmenter
 
@@ -244,6 +245,17 @@ class Pipeline:
             # only what was made here.
             self._close_stages(close_segmenter=self._owned_segmenter)
             raise
+
+    def _split_threads(self) -> None:
+        """One core for the network thread, one for the frame path, when there is a network
+        thread (``vcam.runtime.split_threads``)."""
+        from vcam.runtime import split_threads
+
+        info = getattr(self.harmonise_stage, "info", None)
+        network_thread = bool(callable(info) and info().get("network_thread"))
+        torch_threads, cv_threads = split_threads(network_thread)
+        logger.debug("threads: torch %d, OpenCV %d (network thread: %s)",
+                     torch_threads, cv_threads, network_thread)
 
     # ----------------------------------------------------------------------------- properties
 
@@ -310,6 +322,7 @@ class Pipeline:
         self.harmonise_stage.set_config(cfg)  # builds the new harmoniser, then swaps it in
         with self._stage_lock:
             self.config = dataclasses.replace(self.config, harmonise=cfg)
+            self._split_threads()
 
     def set_mask(self, cfg: MaskConfig) -> None:
         """Change the mask refinement between two frames (its temporal state is kept)."""
