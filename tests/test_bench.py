@@ -91,4 +91,6 @@ def test_labels_say_what_ran():
     assert bench.label("phnet", info) == "PHNet lite @256 torch, network thread"
     info.update(network_thread=False, network_every=10)
     assert bench.label("phnet", info).endswith("every 10th frame")
+    info.update(network_every=3)
+    assert bench.label("phnet", info).endswith("every 3rd frame")
     assert bench.label("colortransfer", {"method": "colortransfer"}) == "colour transfer"

@@ -226,6 +226,7 @@ def bench_row(width: int, height: int, harmonise, frames: Sequence[np.ndarray], 
     from vcam.demo_source import DemoSource, DemoSourceConfig
     from vcam.pipeline import Pipeline, PipelineConfig
 
+    load_before = _loadavg()
     config = PipelineConfig(harmonise=harmonise)
     if background is not None:
         config = dataclasses.replace(config, background=background)
@@ -252,7 +253,16 @@ def bench_row(width: int, height: int, harmonise, frames: Sequence[np.ndarray], 
         "loaded": loaded,
         "load": load,
         "rss_mib": rss,
+        "loadavg": load_before,
     }
+
+
+def _loadavg() -> float | None:
+    """The system's 1-minute load average (other programs' demand too), where it exists."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def rss_mib() -> float:
@@ -282,10 +292,15 @@ def label(mode: str, info: dict) -> str:
         if info.get("network_thread"):
             text += ", network thread"
         elif info.get("network_every", 1) > 1:
-            text += f", every {info['network_every']}th frame"
+            text += f", every {_ordinal(info['network_every'])} frame"
         else:
             text += ", every frame"
     return text
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 # ----------------------------------------------------------------------------------- tables
@@ -398,7 +413,7 @@ def run(sizes: Sequence[tuple[int, int]], variants: Sequence[str], frames: int, 
     return rows
 
 
-def notes(frames: int, paced_seconds: float, load: int) -> str:
+def notes(frames: int, paced_seconds: float, load: int, rows: Sequence[dict] = ()) -> str:
     """What the columns mean, printed under the tables."""
     import cv2
     import torch
@@ -421,5 +436,10 @@ def notes(frames: int, paced_seconds: float, load: int) -> str:
             "harmonise stage's median where the network runs on every frame)."
         )
     text += (f" {os.cpu_count()} logical CPUs; torch threads {torch.get_num_threads()}, "
-             f"OpenCV threads {cv2.getNumThreads()}.")
+             f"OpenCV threads {cv2.getNumThreads()} at the end (one each with a network "
+             "thread, see vcam.runtime).")
+    loads = [r["loadavg"] for r in rows if r.get("loadavg") is not None]
+    if loads:
+        text += (f" The machine's 1-minute load average before each row (idle rows included): "
+                 f"{min(loads):.1f} to {max(loads):.1f}.")
     return text

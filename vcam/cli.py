@@ -606,7 +606,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.chart:
         print(f"wrote {bench.chart(rows, args.chart)}")
     print()
-    print(bench.notes(args.frames, args.paced_seconds, args.load))
+    print(bench.notes(args.frames, args.paced_seconds, args.load, rows))
     for note in notes:
         print(note)
     return 0
