@@ -11,8 +11,9 @@ import pytest
 
 import vcam.backgrounds as backgrounds
 from vcam.backgrounds import BackgroundError, BackgroundProvider, gallery
-from vcam.config import BackgroundConfig
+from vcam.config import BackgroundConfig, MaskConfig
 from vcam.images import BACKGROUND_PATHS, cover_crop, read_rgb
+from vcam.mask_refiner import MaskRefiner
 
 H, W = 96, 128
 
@@ -87,6 +88,29 @@ def test_blur_does_not_spread_the_person():
     # A plain blur of the same frame does glow there (what the test guards against).
     naive = cv2.GaussianBlur(frame, (0, 0), 0.06 * H)
     assert np.abs(naive[ring].astype(int) - 128).max() > 30
+
+
+@pytest.mark.parametrize("size", [(480, 640), (720, 1280), (481, 643)])
+def test_blur_with_the_refiners_matte_matches_the_float_mask(size):
+    # At camera sizes the blur works on halvings of the frame and takes the refiner's own
+    # low-resolution mask; the picture is the one the float mask gives, and still no glow.
+    h, w = size
+    frame = np.full((h, w, 3), 128, np.uint8)
+    frame[::6] = 90  # a striped wall
+    person = np.zeros((h, w, 3), np.uint8)
+    cv2.ellipse(person, (w // 2, h), (w // 5, h * 3 // 4), 0, 0, 360, (1, 1, 1), -1)
+    inside = person[..., 0] > 0
+    frame[inside] = (255, 0, 0)
+    matte = MaskRefiner(MaskConfig(refine="none", smoothing=0.0)).refine(
+        inside.astype(np.float32), frame)
+    provider = BackgroundProvider(BackgroundConfig(kind="blur", blur_strength=0.5))
+    with_matte = provider(frame, matte)
+    with_float = provider(frame, matte.to_float())
+    assert with_matte.shape == frame.shape and with_matte.dtype == np.uint8
+    assert np.abs(with_matte.astype(int) - with_float).mean() < 1.0
+    ring = cv2.dilate(inside.view(np.uint8), np.ones((15, 15), np.uint8)).view(bool) & ~inside
+    assert np.abs(with_matte[ring].astype(int) - 122).max() <= 6  # the wall's mean, not red
+    assert with_matte[: h // 4].std() < frame[: h // 4].std() / 5
 
 
 def test_blur_blurs_the_real_background(mask):

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vcam.compositor import composite, load_background
+from vcam.compositor import composite, composite_matte, load_background
 from vcam.images import ASSETS_DIR, BACKGROUND_PATHS, PORTRAIT_PATH
+from vcam.mask_refiner import Matte
 
 
 @pytest.fixture
@@ -175,3 +176,42 @@ def test_bundled_gallery_is_small_licensed_and_loads():
     # The gallery spans different light: the warm one is redder than the cool one, relative to blue.
     warm, cool = means[0], means[1]
     assert warm[0] / warm[2] > 1.2 > cool[0] / cool[2]
+
+
+def _matte(alpha: np.ndarray) -> Matte:
+    h, w = alpha.shape
+    x, y, bw, bh = cv2.boundingRect(alpha)
+    low = cv2.resize(alpha, (w // 2, h // 2), interpolation=cv2.INTER_AREA) / np.float32(255)
+    return Matte(alpha, (x, y, x + bw, y + bh), low.astype(np.float32), 2, float(low.mean()))
+
+
+def test_matte_composite_is_the_blend_in_eight_bits(images):
+    frame, background = images
+    rng = np.random.default_rng(3)
+    alpha = np.zeros((48, 64), np.uint8)
+    alpha[8:40, 10:50] = rng.integers(0, 256, (32, 40), dtype=np.uint8)
+    alpha[12:20, 14:30] = 255
+    out = composite_matte(frame, background, _matte(alpha))
+    assert out.dtype == np.uint8 and out.shape == frame.shape and out.flags.c_contiguous
+    # Within one level of the exact blend; exact at alpha 0 and 255.
+    ref = composite(frame, background, alpha / np.float32(255))
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    np.testing.assert_array_equal(out[alpha == 0], background[alpha == 0])
+    np.testing.assert_array_equal(out[alpha == 255], frame[alpha == 255])
+    # Nobody: the background, as a new array.
+    empty = Matte(np.zeros((48, 64), np.uint8), (0, 0, 0, 0), np.zeros((24, 32), np.float32), 2,
+                  0.0)
+    out = composite_matte(frame, background, empty)
+    np.testing.assert_array_equal(out, background)
+    assert out is not background
+
+
+def test_matte_composite_refuses_what_does_not_fit(images):
+    frame, background = images
+    matte = _matte(np.full((48, 64), 255, np.uint8))
+    with pytest.raises(TypeError, match="Matte"):
+        composite_matte(frame, background, np.ones((48, 64), np.float32))
+    with pytest.raises(ValueError, match="matte shape"):
+        composite_matte(frame[:24], background[:24], matte)
+    with pytest.raises(TypeError, match="uint8"):
+        composite_matte(frame.astype(np.float32), background, matte)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tiny_corpus import PEOPLE, make_tiny_corpus
-from train.corpus_dataset import CorpusDataset, parse_mix, person_crop
+from train.corpus_dataset import parse_mix, person_crop
 from train.corpus_manifest import read_manifest
 from train.datasets import DataConfig, build_dataset
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -137,7 +138,10 @@ def test_small_blobs_are_removed_at_camera_sizes(size):
     out = MaskRefiner(MaskConfig(refine="none", smoothing=0.0, threshold_low=0.1))(mask, frame)
     assert out[11, 13] == 0.0 and out[h - 1, w - 1] == 0.0
     assert out[45:60, 595:610].max() == 0.0
-    assert out[100:400, 200:500].min() == 1.0
+    # The mask is refined on the frame halved (2x2 blocks): the square's corner pixels blend
+    # with the outside, its inside stays whole.
+    assert out[101:399, 201:499].min() == 1.0
+    assert out[100:400, 200:500].mean() > 0.999
 
 
 def test_empty_mask_means_no_person():
@@ -170,6 +174,9 @@ def test_real_portrait_mask_stays_on_the_person():
     refine = MaskRefiner(MaskConfig())
     out = refine(raw, frame)
     assert refine.last_has_person
+    # The segmenter answers at its own small size; the refined mask is the frame's.
+    assert raw.shape[1] == 256 and out.shape == (480, 640)
+    raw = cv2.resize(raw, (640, 480), interpolation=cv2.INTER_LINEAR)
     # The refinement cleans up, it does not move the person: most pixels agree.
     assert np.mean((out > 0.5) == (raw > 0.5)) > 0.97
 
@@ -198,3 +205,52 @@ def test_mask_config_validation_names_the_field():
         replace(MaskConfig(), min_blob_fraction=-0.1)
     with pytest.raises(ValueError, match="empty_fraction"):
         MaskConfig(empty_fraction="a lot")
+
+
+@pytest.mark.parametrize("size, scale", [((480, 640), 2), ((720, 1280), 4), ((1080, 1920), 4),
+                                         ((481, 643), 1), ((120, 160), 1)])
+def test_matte_forms_agree(size, scale):
+    h, w = size
+    rng = np.random.default_rng(5)
+    frame = rng.integers(60, 200, (h, w, 3), dtype=np.uint8)
+    coarse = np.zeros((max(1, h // 4), max(1, w // 4)), np.float32)
+    coarse[coarse.shape[0] // 4 :, coarse.shape[1] // 3 : 2 * coarse.shape[1] // 3] = 1.0
+    refine = MaskRefiner(MaskConfig(smoothing=0.0))
+    matte = refine.refine(coarse, frame)
+    assert matte.shape == (h, w) and matte.alpha.dtype == np.uint8 and matte.scale == scale
+    assert matte.low.shape == (h // scale, w // scale) and matte.low.dtype == np.float32
+    x0, y0, x1, y1 = matte.box
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+    outside = matte.alpha.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert not outside.any()  # nothing of the person outside the box
+    as_float = matte.to_float()
+    assert as_float.dtype == np.float32 and as_float.shape == (h, w)
+    np.testing.assert_array_equal(np.rint(as_float * 255), matte.alpha)
+    assert as_float.max() == 1.0 and as_float.min() == 0.0
+    assert matte.fraction == pytest.approx(as_float.mean(), abs=0.01)
+    assert refine.last_fraction == matte.fraction and refine.last_has_person
+
+
+def test_guided_edge_at_camera_size_follows_the_frame():
+    # 1280x720: the coefficients are fitted on the frame halved twice, the edge comes from the
+    # full-resolution luma: sharp and on the frame's edge, as at full resolution.
+    h, w = 720, 1280
+    x = (np.arange(256) + 0.5) * (w / 256)
+    for edge in (660, 661):  # on and off the halved grid
+        frame = np.full((h, w, 3), 200, np.uint8)
+        frame[:, :edge] = (90, 40, 30)
+        for offset in (-2, 0, 2):
+            # The segmenter's 256x144 mask: a 10-pixel ramp, its middle ``offset`` px away.
+            row = np.clip((edge + offset - x) / 10.0 + 0.5, 0.0, 1.0).astype(np.float32)
+            coarse = np.repeat(row[None], 144, axis=0)
+            out = MaskRefiner(MaskConfig(smoothing=0.0)).refine(coarse, frame).to_float()
+            for r in out[::50]:
+                assert abs(int(np.argmax(r < 0.5)) - edge) <= 1, (edge, offset)
+            assert out[:, edge + 3 :].max() < 0.2 and out[:, : edge - 3].min() > 0.8
+
+
+def test_nobody_gives_an_empty_box():
+    frame = _step_frame()
+    matte = MaskRefiner(MaskConfig()).refine(np.zeros((30, 40), np.float32), frame)
+    assert matte.empty and not matte.alpha.any() and matte.fraction == 0.0

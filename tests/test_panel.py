@@ -129,6 +129,9 @@ def test_status_text_is_honest_about_what_runs():
     assert "strength 0.50" in text
     assert "Effect off" in describe_harmoniser(phnet, effect=False)
     assert format_rates(None) == "starting…"
+    snapshot = {"fps": {"processed": 29.96}, "latency": {"median_ms": 41.2}, "stages": {},
+                "counters": {}, "cpu_cores": 0.456}
+    assert format_rates(snapshot) == "30.0 fps · latency 41 ms · cpu 0.46 cores"
 
 
 # ---------------------------------------------------------------------- each control, live

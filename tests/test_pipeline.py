@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -429,6 +430,23 @@ def test_stats_summaries_and_table():
     assert "segmentation" in table and "30.0 fps" in table and "dropped 3" in table
     stats.reset()
     assert stats.snapshot()["stages"] == {}
+
+
+def test_stats_report_the_cores_the_process_uses():
+    stats = PipelineStats()
+    assert stats.snapshot()["cpu_cores"] is None  # nothing sampled yet
+    stats.tick("processed")
+    end = time.perf_counter() + 0.4
+    while time.perf_counter() < end:  # one thread busy
+        sum(range(1000))
+    stats.tick("processed")
+    cores = stats.snapshot()["cpu_cores"]
+    # One busy thread is one core at most (plus whatever else the process runs), less when
+    # the machine is shared; an idle process would be near 0.
+    assert 0.2 < cores < (os.cpu_count() or 1) + 0.5
+    assert f"cpu {cores:.2f}"[:6] in stats.format_table()
+    stats.reset()
+    assert stats.snapshot()["cpu_cores"] is None
 
 
 def test_stats_is_thread_safe():

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import hashlib
 
+import cv2
 import numpy as np
 import pytest
 
 from vcam.demo_source import DemoSource, DemoSourceConfig
 from vcam.images import PORTRAIT_PATH, read_rgb
-from vcam.segmenter import DEFAULT_MODEL_PATH, Segmenter
+from vcam.segmenter import (
+    DEFAULT_MODEL_PATH,
+    LANDSCAPE_MODEL_PATH,
+    Segmenter,
+    input_size,
+    model_for_aspect,
+)
 
 MODEL_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
+LANDSCAPE_SHA256 = "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd"
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +33,60 @@ def portrait() -> np.ndarray:
     return read_rgb(PORTRAIT_PATH)
 
 
-def test_bundled_model_is_the_documented_file():
-    assert DEFAULT_MODEL_PATH.is_file()
-    assert hashlib.sha256(DEFAULT_MODEL_PATH.read_bytes()).hexdigest() == MODEL_SHA256
+@pytest.mark.parametrize("path, digest", [(DEFAULT_MODEL_PATH, MODEL_SHA256),
+                                           (LANDSCAPE_MODEL_PATH, LANDSCAPE_SHA256)])
+def test_bundled_models_are_the_documented_files(path, digest):
+    assert path.is_file()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     notice = DEFAULT_MODEL_PATH.with_name("selfie_segmentation.NOTICE.md").read_text("utf-8")
-    assert MODEL_SHA256 in notice
+    assert digest in notice
 
 
 def test_labels_are_selfie(segmenter):
     assert segmenter.labels == ["selfie"]
-    assert segmenter.model_path == DEFAULT_MODEL_PATH
+    # No frame yet and no size given: the landscape model, most webcams' shape.
+    assert segmenter.model_path == LANDSCAPE_MODEL_PATH
 
 
-def test_mask_covers_the_person_not_the_background(segmenter, portrait):
-    mask = segmenter(portrait, 0)
-    assert mask.shape == portrait.shape[:2]
+def test_model_follows_the_frame_aspect():
+    assert model_for_aspect(640, 480) == "landscape"
+    assert model_for_aspect(1280, 720) == "landscape"
+    assert model_for_aspect(512, 512) == "general"
+    assert model_for_aspect(480, 640) == "general"
+    assert input_size(1280, 720) == (256, 144)
+    assert input_size(640, 480) == (256, 192)
+    assert input_size(480, 640) == (192, 256)
+    assert input_size(160, 120) == (160, 120)  # never enlarged
+
+
+def test_auto_switches_model_with_the_aspect_and_both_find_the_person(portrait):
+    square = cv2.resize(portrait, (256, 256), interpolation=cv2.INTER_AREA)
+    wide = DemoSource(DemoSourceConfig(width=1280, height=720, realtime=False, frames=1)).read()[0]
+    with Segmenter(frame_size=(256, 256)) as seg:
+        assert seg.model_path == DEFAULT_MODEL_PATH
+        m_square = seg(square, 0)
+        m_wide = seg(wide, 1)
+        assert seg.model_path == LANDSCAPE_MODEL_PATH
+        assert seg(square, 2).shape == (256, 256) and seg.model_path == DEFAULT_MODEL_PATH
+    assert m_wide.shape == (144, 256)
+    assert m_square[45:75, 95:130].mean() > 0.9  # her face (the portrait at half size)
+    # Her face left of the wide frame's middle, her suit below; the right side is background.
+    assert m_wide[5:30, 80:120].mean() > 0.9 and m_wide[120:, 20:140].mean() > 0.9
+    assert m_wide[:40, 200:].mean() < 0.1
+    with Segmenter(model="general", frame_size=(1280, 720)) as seg:
+        assert seg.model_path == DEFAULT_MODEL_PATH
+        seg.set_model("landscape")
+        seg(wide, 0)
+        assert seg.model_path == LANDSCAPE_MODEL_PATH
+    with pytest.raises(ValueError, match="model must be one of"):
+        Segmenter(model="portrait")
+
+
+def test_mask_covers_the_person_not_the_background(portrait):
+    with Segmenter(model="general") as segmenter:
+        mask = segmenter(portrait, 0)
+    assert mask.shape == (256, 256)  # the portrait is 512x512: fed to MediaPipe at half size
+    mask = cv2.resize(mask, portrait.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     assert mask.dtype == np.float32
     assert mask.flags.c_contiguous
     assert 0.0 <= mask.min() and mask.max() <= 1.0
@@ -58,8 +105,9 @@ def test_mask_covers_the_person_not_the_background(segmenter, portrait):
 def test_mask_matches_a_landscape_frame(segmenter):
     frame, _ = DemoSource(DemoSourceConfig(realtime=False, frames=1)).read()
     mask = segmenter(frame, 10_000)
-    assert mask.shape == (480, 640)
+    assert mask.shape == (192, 256)  # the frame's aspect at the model's width
     assert mask.dtype == np.float32
+    mask = cv2.resize(mask, (640, 480), interpolation=cv2.INTER_LINEAR)
     # Her face and chest in the demo's first frame; the top corners are background.
     assert mask[60:130, 230:320].mean() > 0.9
     assert mask[380:460, 100:300].mean() > 0.9

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from .corpus_dataset import person_crop
-from .corpus_manifest import CorpusEntry, read_manifest
+from .corpus_manifest import read_manifest
 from .datasets import DataConfig, _resize, read_mask, read_rgb
 
 log = logging.getLogger(__name__)

@@ -321,7 +321,12 @@ class PersonMasker:
             self._pid = os.getpid()
             self._ts = 0
         self._ts += self._STEP_MS
-        return self._segmenter(np.ascontiguousarray(image_rgb), self._ts)
+        mask = self._segmenter(np.ascontiguousarray(image_rgb), self._ts)
+        height, width = image_rgb.shape[:2]
+        if mask.shape != (height, width):  # the segmenter answers at its own input size
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+            np.clip(mask, 0.0, 1.0, out=mask)
+        return mask
 
     def close(self) -> None:
         """Release the segmenter (of this process). Safe to call more than once."""

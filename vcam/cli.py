@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig, HarmoniseConfig
+from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig
 from vcam.pipeline import PipelineConfig
 from vcam.settings import Settings, SettingsError, load_settings
 from vcam.sources import VIDEO_SUFFIXES
@@ -40,17 +40,6 @@ logger = logging.getLogger(__name__)
 PROG = "phnet-cam"
 DEMO_VIDEO = "phnet-demo.mp4"
 DEMO_PICTURE = "phnet-demo.png"
-BENCH_SIZES = ((640, 480), (1280, 720))
-BENCH_VARIANTS: tuple[tuple[str, dict], ...] = (
-    ("off", {}),
-    ("colortransfer", {}),
-    ("phnet", {"backend": "torch", "network_thread": "off"}),
-    ("phnet", {"backend": "onnxruntime", "network_thread": "off"}),
-    ("phnet", {"backend": "torch", "network_every": 3, "network_thread": "off"}),
-    ("phnet", {"backend": "torch", "network_thread": "on"}),
-    ("phnet", {"backend": "onnxruntime", "network_thread": "on"}),
-)
-"""Harmonisation variants timed by ``bench``: mode and HarmoniseConfig fields."""
 EXIT_USAGE = 2
 
 
@@ -86,6 +75,39 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def _bench_variants() -> list[str]:
+    from vcam.bench import VARIANTS
+
+    return list(VARIANTS)
+
+
+def _load(text: str) -> int:
+    from vcam.bench import MAX_LOAD
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_LOAD:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of busy processes in [0, {MAX_LOAD}], got {text!r}")
+    return value
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    return [_size(part) for part in text.split(",") if part.strip()]
+
+
+def _variants(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    known = _bench_variants()
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown row {name!r} (known: {', '.join(known)})")
+    return names
 
 
 def background_from_arg(value: str, base: BackgroundConfig | None = None) -> BackgroundConfig:
@@ -187,12 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--frames", type=_positive_int, help="stop after this many frames")
 
     bench = sub.add_parser("bench", parents=[common],
-                           help="per-stage ms and FPS at 640x480 and 1280x720")
+                           help="per-stage ms, FPS and cores at 30 FPS at 640x480 and 1280x720")
     bench.add_argument("--frames", type=_positive_int, default=60,
                        help="frames measured per row (default 60)")
     bench.add_argument("--model", metavar="PATH", help="PHNet checkpoint to time")
     bench.add_argument("--chart", type=Path, metavar="PNG",
                        help="also draw the per-stage milliseconds as a bar chart (PNG)")
+    bench.add_argument("--load", type=_load, default=0, metavar="N",
+                       help="also run every row beside N busy processes (a stand-in for the call "
+                       "app) and report its slowdown against the idle run (default 0: idle only)")
+    bench.add_argument("--sizes", type=_sizes, metavar="WxH[,WxH...]",
+                       help="frame sizes (default 640x480,1280x720)")
+    bench.add_argument("--variants", type=_variants, metavar="NAME[,NAME...]",
+                       help="harmonisation rows (default: all of " + ", ".join(_bench_variants())
+                       + ")")
+    bench.add_argument("--background", metavar="PATH|blur|color|none",
+                       help="background of every row (default: the first bundled picture)")
+    bench.add_argument("--paced-seconds", type=_number, default=2.0, metavar="S",
+                       help="seconds each row runs paced at 30 FPS for its cores (default 2; 0 "
+                       "skips it)")
     return parser
 
 
@@ -271,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     No command, or ``panel``, opens the Qt control panel (its own options follow ``panel``).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    from vcam.runtime import prepare_process
+
+    prepare_process()  # memory reuse and sleeping thread waits, before torch is imported
     if not argv or argv[0] == "panel":
         from vcam.panel import main as panel_main
 
@@ -604,8 +642,11 @@ def _status_line(snap: dict) -> str:
         value = fps.get(name)
         return "-" if value is None else f"{value:.1f}"
 
+    cores = snap.get("cpu_cores")
     return (f"processed {rate('processed')} fps, sent {rate('sent')} fps, latency "
-            f"{'-' if lat is None else f'{lat:.0f}'} ms, dropped {counters.get('dropped', 0)}, "
+            f"{'-' if lat is None else f'{lat:.0f}'} ms, "
+            f"cpu {'-' if cores is None else f'{cores:.2f}'} cores, "
+            f"dropped {counters.get('dropped', 0)}, "
             f"resent {counters.get('resent', 0)}, errors {counters.get('errors', 0)}")
 
 
@@ -665,9 +706,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import phnet
     from phnet.harmonizer import default_checkpoint
+    from vcam import bench
 
     notes: list[str] = []
     model = args.model
+    background = background_from_arg(args.background) if args.background else None
+    sizes = args.sizes or list(bench.SIZES)
+    variants = args.variants or list(bench.VARIANTS)
+    if args.paced_seconds < 0:
+        raise UserError(f"--paced-seconds must be >= 0, got {args.paced_seconds:g}")
     with tempfile.TemporaryDirectory(prefix="phnet-bench-") as tmp:
         if model is None:
             try:
@@ -680,143 +727,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 notes.append("PHNet row: no checkpoint is bundled, so these are the timings of "
                              "a randomly initialised 'lite' network (untrained weights; speed "
                              "does not depend on them, the pictures would be meaningless).")
-        rows = []
-        for width, height in BENCH_SIZES:
-            for mode, fields in BENCH_VARIANTS:
-                harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "",
-                                            **fields)
-                rows.append(_bench_one(width, height, harmonise, args.frames))
-                print(f"  {width}x{height} {rows[-1]['harmonisation']}: {rows[-1]['fps']:.1f} fps",
-                      file=sys.stderr, flush=True)
-    print(_bench_table(rows))
+        rows = bench.run(sizes, variants, args.frames, model, background, args.paced_seconds,
+                         args.load, progress=lambda text: print("  " + text, file=sys.stderr,
+                                                                flush=True))
+    print(bench.table(rows))
+    if args.load:
+        print()
+        print(f"Beside {args.load} busy processes:")
+        print()
+        print(bench.load_table(rows))
     if args.chart:
-        print(f"wrote {_bench_chart(rows, args.chart)}")
+        print(f"wrote {bench.chart(rows, args.chart)}")
     print()
-    print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
-          "frames / time in process_one (one frame at a time, the demo source's rendering "
-          "excluded; the live pipeline overlaps capture and sending with processing). p95 "
-          "latency: 95th percentile of one frame's time in process_one. CPU %: process CPU time "
-          "(all threads) over that time, 100 = one core busy. RSS: resident memory after the row. "
-          "Frames / network run: how many frames share one run of PHNet (1 = every frame; with "
-          "the network thread, how far it lags). "
-          f"torch threads: {torch.get_num_threads()}.")
+    print(bench.notes(args.frames, args.paced_seconds, args.load, rows))
     for note in notes:
         print(note)
     return 0
-
-
-_BENCH_STAGES = ("segmentation", "mask", "background", "composite", "harmonise")
-
-
-def _bench_one(width: int, height: int, harmonise: HarmoniseConfig, frames: int) -> dict:
-    from vcam.demo_source import DemoSource, DemoSourceConfig
-    from vcam.pipeline import Pipeline
-
-    warmup = 5
-    source = DemoSource(DemoSourceConfig(width=width, height=height, frames=frames + warmup,
-                                         realtime=False, seed=0))
-    settings = dataclasses.replace(Settings(), harmonise=harmonise)
-    with Pipeline(source, [], _pipeline_config(settings)) as pipeline:
-        info = pipeline.harmonise_info()
-        cpu = 0.0
-        runs_before = 0
-        latencies: list[float] = []
-        for index, (frame, t) in enumerate(source):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            pipeline.process_one(frame, t)
-            if index == warmup - 1:
-                pipeline.stats.reset()
-                runs_before = pipeline.harmonise_info().get("network_runs", 0)
-            elif index >= warmup:
-                latencies.append(time.perf_counter() - start)
-                cpu += time.process_time() - start_cpu  # every thread of the process
-        busy = sum(latencies)
-        done = len(latencies)
-        snap = pipeline.stats.snapshot()
-        rss = _rss_mib()
-        runs = pipeline.harmonise_info().get("network_runs", 0) - runs_before
-    stages = {name: snap["stages"].get(name, {}).get("median_ms") for name in _BENCH_STAGES}
-    return {
-        "size": f"{width}x{height}",
-        "harmonisation": _bench_label(harmonise.mode, info),
-        "stages": stages,
-        "total": sum(v for v in stages.values() if v is not None),
-        "fps": done / busy if busy > 0 else float("nan"),
-        "latency_p95": 1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
-        "cpu_percent": 100 * cpu / busy if busy > 0 else float("nan"),
-        "rss_mib": rss,
-        "frames_per_network_run": done / runs if runs else None,
-    }
-
-
-def _rss_mib() -> float:
-    """Resident memory of this process now, in MiB (Linux /proc; elsewhere the peak so far)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError, AttributeError):
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / (2**20 if sys.platform == "darwin" else 2**10)
-
-
-def _bench_label(mode: str, info: dict) -> str:
-    if mode == "off":
-        return "off"
-    label = _method_label(info)
-    if mode == "phnet" and info.get("config"):
-        label += f" {info['config']}"
-        if info.get("resolution"):
-            label += f" @{info['resolution']}"
-        label += f" {info.get('backend', '')}"
-        if info.get("network_thread"):
-            label += ", network on its own thread"
-        elif info.get("network_every", 1) > 1:
-            label += f", network every {info['network_every']} frames"
-    return label
-
-
-def _bench_chart(rows: list[dict], path: Path) -> Path:
-    """Stacked horizontal bars of per-stage milliseconds, one bar per row of the bench."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [f"{r['size']} {r['harmonisation']} ({r['fps']:.1f} FPS)" for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.2))
-    left = [0.0] * len(rows)
-    for stage in _BENCH_STAGES:
-        values = [r["stages"].get(stage) or 0.0 for r in rows]
-        ax.barh(labels, values, left=left, label=stage)
-        left = [a + b for a, b in zip(left, values)]
-    ax.axvline(1000 / 30, color="k", linestyle="--", linewidth=1, label="33 ms (30 FPS)")
-    ax.set_xlabel("milliseconds per frame (medians per stage)")
-    ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def _bench_table(rows: list[dict]) -> str:
-    head = ["size", "harmonisation", *_BENCH_STAGES, "total ms", "FPS", "p95 latency ms",
-            "CPU %", "RSS MiB", "frames / network run"]
-    align = ["---"] * 2 + ["---:"] * (len(head) - 2)
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    for row in rows:
-        cells = [row["size"], row["harmonisation"]]
-        cells += ["-" if v is None else f"{v:.1f}" for v in row["stages"].values()]
-        cells += [f"{row['total']:.1f}", f"{row['fps']:.1f}", f"{row['latency_p95']:.1f}",
-                  f"{row['cpu_percent']:.0f}", f"{row['rss_mib']:.0f}"]
-        runs = row.get("frames_per_network_run")
-        cells.append("-" if runs is None else f"{runs:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 
 REFINE_METHODS = ("guided", "bilateral", "none")
+SEGMENTATION_MODELS = ("auto", "general", "landscape")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
 HARMONISE_MODES = ("phnet", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
@@ -55,9 +56,12 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    """How the segmentation mask is cleaned up before compositing.
+    """Which segmentation model runs, and how its mask is cleaned up before compositing.
 
     Attributes:
+        model: MediaPipe selfie model: ``auto`` (the landscape model, 256x144, for frames at
+            least 4:3 wide; the general one, 256x256, for the others), ``general`` or
+            ``landscape``.
         smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
             Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
         refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),
@@ -71,6 +75,7 @@ class MaskConfig:
             [0, 0.5].
     """
 
+    model: str = "auto"
     smoothing: float = 0.6
     refine: str = "guided"
     refine_radius: int = 4
@@ -80,6 +85,7 @@ class MaskConfig:
     empty_fraction: float = 0.001
 
     def __post_init__(self) -> None:
+        _choice(self, "model", SEGMENTATION_MODELS)
         _real(self, "smoothing", 0.0, 0.95)
         _choice(self, "refine", REFINE_METHODS)
         _integer(self, "refine_radius", 1, 32)

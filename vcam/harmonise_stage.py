@@ -122,6 +122,12 @@ class HarmoniseStage:
         """Stops the harmoniser's threads, if it has any (the pipeline calls this on stop)."""
         _close_harmoniser(self._active)
 
+    @property
+    def passes_through(self) -> bool:
+        """True when a call returns the composite as it is (mode off or strength 0): the
+        pipeline then skips making the float mask a harmoniser needs."""
+        return self._active.harmoniser is None or self._config.strength <= 0.0
+
     def info(self) -> dict:
         """What runs: ``method`` (``phnet``, ``colortransfer`` or ``off``), the harmoniser's own
         details (backend, device, checkpoint, ...), ``mode`` as configured, ``strength``,
@@ -206,6 +212,9 @@ def _build(config: HarmoniseConfig) -> _Active:
             momentum=config.momentum,
             network_every=config.network_every,
             network_thread=thread,
+            # On its own thread the network gets one core, the frame path the other
+            # (vcam.runtime.split_threads; ONNX Runtime's pool is set here, at load).
+            threads=1 if thread else None,
         )
     except FileNotFoundError as exc:
         if config.model:

@@ -2,21 +2,27 @@
 
 One call, in this order:
 
-1. resize the mask to the frame (bilinear; the segmenter may work at a lower resolution);
-2. temporal EMA, ``s_t = smoothing * s_{t-1} + (1 - smoothing) * m_t``, restarted when the
+1. temporal EMA, ``s_t = smoothing * s_{t-1} + (1 - smoothing) * m_t``, on the segmenter's own
+   small mask (the same as on an enlarged copy: both steps are linear), restarted when the
    frame size changes;
-3. edge-aware refinement guided by the frame's luma: a fast guided filter (He and Sun 2015: the
-   local linear coefficients are fitted at about 240 lines and applied to the full-resolution
-   frame, so the edge follows the frame's pixels; ~1 ms instead of ~6 ms for OpenCV's full-size
-   ``ximgproc.guidedFilter`` at 640x480 on one core) or OpenCV's joint bilateral filter (slower:
-   ~30 ms at 640x480 with radius 4);
-4. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
-5. small-blob removal: foreground components smaller than ``min_blob_fraction`` of the frame
+2. edge-aware refinement guided by the frame's luma: a fast guided filter (He and Sun 2015:
+   the local linear coefficients are fitted on the frame halved to 180-359 lines and applied to
+   the full-resolution luma, so the edge follows the frame's pixels) or OpenCV's joint bilateral
+   filter (slower: ~30 ms at 640x480 with radius 4, all at full resolution);
+3. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
+4. small-blob removal: foreground components smaller than ``min_blob_fraction`` of the frame
    are zeroed, soft fringe included.
 
 The EMA runs before the refinement, on purpose: the smoothed mask is then snapped to the edges
 of the *current* frame, so smoothing steadies the mask without dragging old edges behind a
 moving person (averaging refined masks instead would blend edges of past frames).
+
+Only the last step of the guided path touches full-resolution pixels, and only inside the
+person's box: the soft band is folded into the fitted coefficients (it is linear up to the
+smoothstep), so a full-resolution pixel costs one multiply-add with its luma, a saturating
+cast to 8 bits and a table look-up for the smoothstep. The result is a ``Matte``: the mask in
+uint8 (what compositing needs), its box, and the low-resolution float mask (what the blurred
+background and the person test need).
 """
 
 from __future__ import annotations
@@ -30,7 +36,15 @@ from vcam.config import MaskConfig
 
 logger = logging.getLogger(__name__)
 
-#: The guided filter fits its coefficients at about this many lines (fast guided filter).
+#: The refinement works on the frame halved (2x2 box averages) while at least this many lines
+#: remain: 240 lines at 640x480, 180 at 1280x720, 270 at 1920x1080. (The guided filter's
+#: coefficients vary slowly; the edge itself comes from the full-resolution luma. At 1280x720,
+#: 180 lines gave the same edges as 360 in the crops of docs/PERFORMANCE.md, for a quarter
+#: of the box filtering.)
+WORK_MIN_LINES = 180
+
+#: ``remove_small_blobs`` labels a full-size mask on a block-pooled copy of about this many
+#: lines.
 GUIDED_WORK_LINES = 240
 
 #: Regularisation of the guided filter for a luma guide in [0, 1]: edges weaker than about
@@ -40,6 +54,76 @@ GUIDED_EPS = 1e-3
 #: Joint bilateral filter: range sigma on luma in [0, 1].
 BILATERAL_SIGMA_COLOR = 0.1
 
+#: smoothstep(i / 255) * 255, rounded: the soft band's curve on 8-bit levels.
+_SMOOTHSTEP_LUT = np.round(
+    255.0 * (lambda t: t * t * (3.0 - 2.0 * t))(np.arange(256) / 255.0)
+).astype(np.uint8)
+
+
+def work_scale(height: int, width: int) -> int:
+    """The power of two the refinement divides the frame by: halve while ``WORK_MIN_LINES``
+    lines remain and the halving is exact (both sides divisible), so the enlargement back to
+    the frame lines up pixel for pixel."""
+    scale = 1
+    while (height // (2 * scale) >= WORK_MIN_LINES and height % (2 * scale) == 0
+           and width % (2 * scale) == 0):
+        scale *= 2
+    return scale
+
+
+def halve(image: np.ndarray, times: int) -> np.ndarray:
+    """``image`` halved ``times`` times; sides must be divisible by ``2**times``. OpenCV's
+    bilinear resize at exactly half is a 2x2 box average, and its fastest resize."""
+    for _ in range(times):
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                           interpolation=cv2.INTER_LINEAR)
+    return image
+
+
+class Matte:
+    """A refined person mask, in the forms the frame's later stages use.
+
+    Attributes:
+        alpha: uint8 HxW, 0 = background, 255 = person, at the frame's size; 0 outside ``box``.
+        box: (x0, y0, x1, y1), the full-resolution rectangle outside which ``alpha`` is 0
+            (``x0 == x1``: nobody).
+        low: float32 (H / scale)x(W / scale) in [0, 1]: the same mask at the refinement's
+            working resolution (read-only).
+        scale: the power of two between the frame and ``low``.
+        fraction: the mask's mean (the person's share of the frame), from ``low``.
+    """
+
+    __slots__ = ("alpha", "box", "low", "scale", "fraction", "_float")
+
+    def __init__(self, alpha: np.ndarray, box: tuple[int, int, int, int], low: np.ndarray,
+                 scale: int, fraction: float) -> None:
+        self.alpha = alpha
+        self.box = box
+        self.low = low
+        self.scale = scale
+        self.fraction = fraction
+        self._float: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W), the frame's size."""
+        return self.alpha.shape
+
+    @property
+    def empty(self) -> bool:
+        """True when the box is empty: no pixel of the mask is above 0."""
+        x0, y0, x1, y1 = self.box
+        return x1 <= x0 or y1 <= y0
+
+    def to_float(self) -> np.ndarray:
+        """float32 HxW in [0, 1] (``alpha / 255``, exactly 0 and 1 at the ends), made on first
+        use and kept: read-only, shared by every caller."""
+        if self._float is None:
+            out = np.divide(self.alpha, np.float32(255.0), dtype=np.float32)
+            out.flags.writeable = False
+            self._float = out
+        return self._float
+
 
 class MaskRefiner:
     """Refines a soft person mask against its frame; successive calls are one video.
@@ -47,7 +131,8 @@ class MaskRefiner:
     Usage::
 
         refine = MaskRefiner(MaskConfig())
-        mask = refine(segmenter(frame, t_ms), frame)   # float32 HxW in [0, 1]
+        matte = refine.refine(segmenter(frame, t_ms), frame)   # Matte: uint8 alpha + box
+        mask = refine(segmenter(frame, t_ms), frame)           # float32 HxW in [0, 1]
         if not refine.last_has_person: ...
 
     Attributes:
@@ -60,6 +145,7 @@ class MaskRefiner:
     def __init__(self, config: MaskConfig | None = None) -> None:
         self.config = config if config is not None else MaskConfig()
         self._state: np.ndarray | None = None
+        self._frame_shape: tuple[int, int] | None = None
         self.last_has_person = False
         self.last_fraction = 0.0
 
@@ -70,19 +156,30 @@ class MaskRefiner:
     def reset(self) -> None:
         """Forget the previous masks: the next call starts a new video."""
         self._state = None
+        self._frame_shape = None
         self.last_has_person = False
         self.last_fraction = 0.0
 
     def __call__(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """Refine ``mask`` for ``frame``: ``refine(mask, frame).to_float()``.
+
+        Returns:
+            float32 HxW in [0, 1] at the frame's size, C-contiguous, in steps of 1/255
+            (read-only; copy it to change it).
+        """
+        return self.refine(mask, frame).to_float()
+
+    def refine(self, mask: np.ndarray, frame: np.ndarray) -> Matte:
         """Refine ``mask`` for ``frame``.
 
         Args:
             mask: the person's confidence, float32 (or float64) HxW or HxWx1 in [0, 1], at any
-                resolution.
+                resolution (the segmenter's is smaller than the frame).
             frame: RGB uint8 HxWx3, the picture the mask belongs to.
 
         Returns:
-            float32 HxW in [0, 1] at the frame's size, C-contiguous, owned by the caller.
+            The refined mask as a ``Matte`` (uint8 alpha at the frame's size, its box, the
+            low-resolution float mask).
 
         Raises:
             TypeError: an input is not a numpy array of the right dtype.
@@ -92,88 +189,184 @@ class MaskRefiner:
         _check_inputs(mask, frame)
         height, width = frame.shape[:2]
 
-        m = mask.reshape(mask.shape[:2])
-        if m.shape != (height, width):
-            m = np.ascontiguousarray(m, dtype=np.float32)
-            m = cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
-        else:
-            # A copy: the caller's mask is not ours to clip in place or keep as state.
-            m = np.array(m, dtype=np.float32, order="C", copy=True)
+        # A copy: the caller's mask is not ours to clip in place or keep as state.
+        m = np.array(mask.reshape(mask.shape[:2]), dtype=np.float32, order="C", copy=True)
         np.clip(m, 0.0, 1.0, out=m)
-
         state = self._state
-        if state is not None and state.shape == m.shape and cfg.smoothing > 0.0:
+        if (state is not None and state.shape == m.shape and self._frame_shape == (height, width)
+                and cfg.smoothing > 0.0):
             m = cv2.addWeighted(state, cfg.smoothing, m, 1.0 - cfg.smoothing, 0.0)
         self._state = m
+        self._frame_shape = (height, width)
 
-        if cfg.refine != "none":
-            luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            luma *= np.float32(1.0 / 255.0)
-            if cfg.refine == "guided":
-                out = fast_guided_filter(luma, m, cfg.refine_radius, GUIDED_EPS)
-            else:
-                out = cv2.ximgproc.jointBilateralFilter(
-                    luma,
-                    m,
-                    2 * cfg.refine_radius + 1,
-                    BILATERAL_SIGMA_COLOR,
-                    float(cfg.refine_radius),
-                )
+        if cfg.refine == "bilateral":
+            matte = self._refine_bilateral(m, frame)
         else:
-            out = m.copy()
+            matte = self._refine_low(m, frame)
+        self.last_fraction = matte.fraction
+        self.last_has_person = matte.fraction > cfg.empty_fraction
+        return matte
 
+    def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
+        """The guided filter (or none) fitted at the working resolution, applied in the box."""
+        cfg = self.config
+        height, width = frame.shape[:2]
+        scale = work_scale(height, width)
+        times = scale.bit_length() - 1
+        low_w, low_h = width // scale, height // scale
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        m_low = _resize_mask(m, low_w, low_h)
+
+        # t255 = gain * luma8 + offset is the soft band's ramp in 8-bit steps (0 at
+        # threshold_low, 255 at threshold_high), before the smoothstep.
+        band = np.float32(1.0 / (cfg.threshold_high - cfg.threshold_low))
+        low_thr = np.float32(cfg.threshold_low)
+        if cfg.refine == "guided":
+            luma = halve(gray, times).astype(np.float32)
+            luma *= np.float32(1.0 / 255.0)
+            r = max(1, round(cfg.refine_radius / scale))
+            a, b = _guided_coefficients(luma, m_low, r, GUIDED_EPS)
+            q_low = a * luma
+            q_low += b
+            gain = a * band  # per 8-bit luma level: a / 255 * 255 * band
+            offset = (b - low_thr) * (np.float32(255.0) * band)
+        else:
+            r = 1
+            q_low = m_low
+            gain = None
+            offset = (m_low - low_thr) * (np.float32(255.0) * band)
+
+        t_low = soft_band(q_low, cfg.threshold_low, cfg.threshold_high)
+        # Where the person may be: a looser test than the band's, grown by the coefficients'
+        # reach, so the full-resolution luma cannot lift a pixel outside it above 0.
+        support = (q_low > np.float32(0.5 * cfg.threshold_low)).view(np.uint8)
+        if cfg.min_blob_fraction > 0.0:
+            removed = _small_blobs(t_low, cfg.min_blob_fraction)
+            if removed is not None:
+                t_low[removed.view(bool)] = 0.0
+                # The blob's fringe goes too, but not a kept region's.
+                dead = cv2.dilate(removed, np.ones((3, 3), np.uint8))
+                dead[t_low > 0.0] = 0
+                dead = dead.view(bool)
+                offset[dead] = -1.0
+                if gain is not None:
+                    gain[dead] = 0.0
+                support[dead] = 0
+        fraction = float(cv2.mean(t_low)[0])
+        t_low.flags.writeable = False
+
+        alpha = np.zeros((height, width), np.uint8)
+        x, y, w, h = cv2.boundingRect(support)
+        if w == 0 or h == 0:
+            return Matte(alpha, (0, 0, 0, 0), t_low, scale, fraction)
+        pad = 2 * r + 2
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(low_w, x + w + pad), min(low_h, y + h + pad)
+        box = (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
+        X0, Y0, X1, Y1 = box
+        off = _enlarge(offset[y0:y1, x0:x1], scale)
+        if gain is not None:
+            ramp = cv2.multiply(_enlarge(gain[y0:y1, x0:x1], scale), gray[Y0:Y1, X0:X1],
+                                dtype=cv2.CV_32F)
+            t8 = cv2.add(ramp, off, dtype=cv2.CV_8U)  # rounds and saturates to [0, 255]
+        else:
+            t8 = np.clip(np.rint(off), 0.0, 255.0).astype(np.uint8)
+        alpha[Y0:Y1, X0:X1] = cv2.LUT(t8, _SMOOTHSTEP_LUT)
+        return Matte(alpha, box, t_low, scale, fraction)
+
+    def _refine_bilateral(self, m: np.ndarray, frame: np.ndarray) -> Matte:
+        """OpenCV's joint bilateral filter, all at full resolution (the slow, optional path)."""
+        cfg = self.config
+        height, width = frame.shape[:2]
+        if m.shape != (height, width):
+            m = cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
+        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        luma *= np.float32(1.0 / 255.0)
+        out = cv2.ximgproc.jointBilateralFilter(
+            luma, m, 2 * cfg.refine_radius + 1, BILATERAL_SIGMA_COLOR, float(cfg.refine_radius)
+        )
         out = soft_band(out, cfg.threshold_low, cfg.threshold_high)
         if cfg.min_blob_fraction > 0.0:
             remove_small_blobs(out, cfg.min_blob_fraction)
+        alpha = cv2.convertScaleAbs(out, alpha=255.0)  # out >= 0: rounds and saturates
+        scale = work_scale(height, width)
+        low = halve(out, scale.bit_length() - 1)
+        low.flags.writeable = False
+        x, y, w, h = cv2.boundingRect(alpha)
+        return Matte(alpha, (x, y, x + w, y + h), low, scale, float(cv2.mean(out)[0]))
 
-        fraction = float(cv2.mean(out)[0])
-        self.last_fraction = fraction
-        self.last_has_person = fraction > cfg.empty_fraction
-        return out
+
+def _resize_mask(m: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The mask at (width, height): bilinear up (the segmenter's small mask), area down (a
+    full-size mask from elsewhere)."""
+    if m.shape == (height, width):
+        return m.copy()
+    smaller = m.shape[0] >= height and m.shape[1] >= width
+    return cv2.resize(m, (width, height),
+                      interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
 
 
-def fast_guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Guided filter of ``src`` by ``guide`` with coefficients fitted at a lower resolution.
+def _enlarge(plane: np.ndarray, scale: int) -> np.ndarray:
+    """A crop of a low-resolution plane at ``scale`` times its size, bilinear, sampled where
+    the whole plane's enlargement would be (pixel centres line up: the crop starts on a whole
+    low-resolution pixel)."""
+    if scale == 1:
+        return plane
+    h, w = plane.shape
+    return cv2.resize(plane, (w * scale, h * scale), interpolation=cv2.INTER_LINEAR)
 
-    He, Sun and Tang's guided filter, ``q = mean(a) * I + mean(b)`` with
-    ``a = cov(I, p) / (var(I) + eps)`` and ``b = mean(p) - a * mean(I)`` over (2r+1)^2 windows,
-    with ``a`` and ``b`` computed on copies scaled to about ``GUIDED_WORK_LINES`` lines and
-    upsampled bilinearly (He and Sun, "Fast Guided Filter", 2015). ``q`` uses the
-    full-resolution guide, so edges stay where the frame has them.
 
-    Args:
-        guide: float32 HxW, the frame's luma in [0, 1].
-        src: float32 HxW, the mask.
-        radius: window radius in full-resolution pixels.
-        eps: regularisation in the guide's units squared.
-
-    Returns:
-        float32 HxW (may leave [0, 1] slightly near edges).
-    """
-    height, width = guide.shape
-    scale = max(1, round(min(height, width) / GUIDED_WORK_LINES))
-    if scale > 1:
-        size = (max(1, width // scale), max(1, height // scale))
-        guide_low = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        src_low = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-    else:
-        guide_low, src_low = guide, src
-    r = max(1, round(radius / scale))
+def _guided_coefficients(
+    guide: np.ndarray, src: np.ndarray, r: int, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """He, Sun and Tang's guided filter coefficients, averaged: ``mean(a)``, ``mean(b)`` over
+    (2r+1)^2 windows, with ``a = cov(I, p) / (var(I) + eps)``, ``b = mean(p) - a * mean(I)``;
+    the filtered mask is ``mean(a) * I + mean(b)`` with ``I`` at any resolution."""
     ksize = (2 * r + 1, 2 * r + 1)
-    mean_i = cv2.boxFilter(guide_low, -1, ksize)
-    mean_p = cv2.boxFilter(src_low, -1, ksize)
-    mean_ip = cv2.boxFilter(guide_low * src_low, -1, ksize)
-    mean_ii = cv2.boxFilter(guide_low * guide_low, -1, ksize)
+    mean_i = cv2.boxFilter(guide, -1, ksize)
+    mean_p = cv2.boxFilter(src, -1, ksize)
+    mean_ip = cv2.boxFilter(guide * src, -1, ksize)
+    mean_ii = cv2.boxFilter(guide * guide, -1, ksize)
     a = (mean_ip - mean_i * mean_p) / (mean_ii - mean_i * mean_i + np.float32(eps))
     b = mean_p - a * mean_i
-    a = cv2.boxFilter(a, -1, ksize)
-    b = cv2.boxFilter(b, -1, ksize)
-    if scale > 1:
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    a *= guide
-    a += b
-    return a
+    return cv2.boxFilter(a, -1, ksize), cv2.boxFilter(b, -1, ksize)
+
+
+#: Small-blob labelling pools the working mask by 2x2 blocks above this many lines: labelling
+#: is the refinement's dearest step (~1.5 ms on 640x360 here, ~0.4 ms on 320x180).
+BLOB_MAX_LINES = 200
+
+
+def _small_blobs(mask: np.ndarray, min_fraction: float) -> np.ndarray | None:
+    """uint8 map (1 = drop) of the 8-connected components of ``mask > 0`` smaller than
+    ``min_fraction`` of the array, or None when there are none.
+
+    Above ``BLOB_MAX_LINES`` lines the components are labelled on 2x2 blocks, a block being
+    foreground when any of its pixels is (so no speck is lost and no two blobs merge that are
+    more than a block apart); a dropped block drops its foreground pixels."""
+    binary = (mask > 0.0).view(np.uint8)
+    height, width = binary.shape
+    pooled = height > BLOB_MAX_LINES and height % 2 == 0 and width % 2 == 0
+    if pooled:
+        # Bilinear at exactly half averages each 2x2 block; on 0/4 values one foreground pixel
+        # of four still averages to 1, so a block is above 0 when any of its pixels is.
+        labelled = cv2.resize(binary * np.uint8(4), (width // 2, height // 2),
+                              interpolation=cv2.INTER_LINEAR)
+    else:
+        labelled = binary
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(labelled, connectivity=8)
+    if count <= 1:
+        return None
+    small = stats[1:, cv2.CC_STAT_AREA] < min_fraction * labelled.size
+    if not small.any():
+        return None
+    drop = np.zeros(count, np.uint8)
+    drop[1:][small] = 1
+    removed = drop[labels]
+    if pooled:
+        removed = cv2.resize(removed, (width, height), interpolation=cv2.INTER_NEAREST)
+        removed &= binary
+    return removed
 
 
 def soft_band(mask: np.ndarray, low: float, high: float) -> np.ndarray:

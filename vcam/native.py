@@ -1,6 +1,5 @@
 """Process-wide settings of the native libraries, made before they start: their own log lines
-(MediaPipe, TensorFlow Lite, OpenCV, FFmpeg) quiet unless the user asks with ``-v``, and
-PyTorch's OpenMP threads waiting passively.
+(MediaPipe, TensorFlow Lite, OpenCV, FFmpeg) quiet unless the user asks with ``-v``.
 
 Log lines: these libraries write to the process's stderr from C++, past Python's ``logging``.
 OpenCV and FFmpeg take a level (``cv2.utils.logging``, ``OPENCV_FFMPEG_LOGLEVEL``, read when
@@ -9,13 +8,7 @@ segmentation model is created whatever ``GLOG_minloglevel`` or ``TF_CPP_MIN_LOG_
 anyway, for the versions that read them), so ``captured_stderr()`` catches file descriptor 2
 around that one call and hands the lines to ``logging`` at DEBUG level.
 
-OpenMP: by default an idle OpenMP thread spins, waiting for the next parallel region. The camera
-runs PyTorch's threads beside MediaPipe's, its own pipeline threads and, in a call, the video
-app, on as few as two cores; spinning threads then take the cores from the threads with work,
-and every parallel region waits for a thread that is not running. On the 2-core development
-machine with other work running, PHNet's frame took 0.3-3.2 s (median) instead of 0.09 s;
-``OMP_WAIT_POLICY=PASSIVE`` kept it at 0.09-0.11 s (ONNX Runtime's threads are already made not
-to spin, see ``phnet.runners``). It must be set before PyTorch loads.
+(PyTorch's OpenMP thread waits are set apart, first of all, by ``vcam.runtime``.)
 
 A variable the user has set is kept.
 """
@@ -41,14 +34,8 @@ QUIET_ENVIRONMENT = {
 
 def configure(verbose: int) -> None:
     """Quiet native log lines (``verbose`` 0), or show them (1: OpenCV's own default level,
-    2: OpenCV at INFO with its video I/O debugging); OpenMP threads wait passively. Call before
-    any camera or model opens, and before PyTorch is imported."""
+    2: OpenCV at INFO with its video I/O debugging). Call before any camera or model opens."""
     import cv2
-
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    else:  # too late: OpenMP read its settings when PyTorch loaded
-        logger.debug("PyTorch is loaded already; OMP_WAIT_POLICY is left as it is")
 
     levels = cv2.utils.logging
     user_level = "OPENCV_LOG_LEVEL" in os.environ  # the user's choice wins

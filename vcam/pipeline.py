@@ -34,7 +34,7 @@ from typing import Any, NamedTuple, Protocol
 import cv2
 import numpy as np
 
-from vcam.compositor import composite
+from vcam.compositor import composite_matte
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig, MaskConfig
 from vcam.stats import PipelineStats
 
@@ -124,8 +124,9 @@ class FrameResult(NamedTuple):
 
     frame: np.ndarray
     """The camera picture, RGB uint8 HxWx3."""
-    mask: np.ndarray | None
-    """The refined person mask, float32 HxW in [0, 1]; ``None`` if segmentation failed."""
+    mask: Any
+    """The refined person mask, a ``vcam.mask_refiner.Matte`` (``.alpha`` uint8 HxW,
+    ``.to_float()`` float32 HxW in [0, 1]); ``None`` if segmentation failed."""
     composite: np.ndarray
     """The person over the background, before harmonisation, RGB uint8 HxWx3."""
     output: np.ndarray
@@ -230,10 +231,13 @@ class Pipeline:
             self.refiner = MaskRefiner(self.config.mask)
             self.background_provider = BackgroundProvider(self.config.background)
             self.harmonise_stage = HarmoniseStage(self.config.harmonise)
+            self._split_threads()
             if segmenter is None:
                 from vcam.segmenter import Segmenter
 
-                segmenter = Segmenter()
+                size = (getattr(source, "width", None) or self.config.camera.width,
+                        getattr(source, "height", None) or self.config.camera.height)
+                segmenter = Segmenter(model=self.config.mask.model, frame_size=size)
                 self._owned_segmenter = True
             self.segmenter = segmenter
         except BaseException:
@@ -241,6 +245,17 @@ class Pipeline:
             # only what was made here.
             self._close_stages(close_segmenter=self._owned_segmenter)
             raise
+
+    def _split_threads(self) -> None:
+        """One core for the network thread, one for the frame path, when there is a network
+        thread (``vcam.runtime.split_threads``)."""
+        from vcam.runtime import split_threads
+
+        info = getattr(self.harmonise_stage, "info", None)
+        network_thread = bool(callable(info) and info().get("network_thread"))
+        torch_threads, cv_threads = split_threads(network_thread)
+        logger.debug("threads: torch %d, OpenCV %d (network thread: %s)",
+                     torch_threads, cv_threads, network_thread)
 
     # ----------------------------------------------------------------------------- properties
 
@@ -315,6 +330,7 @@ class Pipeline:
         self.harmonise_stage.set_config(cfg)  # builds the new harmoniser, then swaps it in
         with self._stage_lock:
             self.config = dataclasses.replace(self.config, harmonise=cfg)
+            self._split_threads()
 
     def set_mask(self, cfg: MaskConfig) -> None:
         """Change the mask refinement between two frames (its temporal state is kept)."""
@@ -322,6 +338,9 @@ class Pipeline:
             raise TypeError(f"cfg must be a MaskConfig, got {type(cfg).__name__}")
         with self._stage_lock:
             self.refiner.set_config(cfg)
+            set_model = getattr(self.segmenter, "set_model", None)
+            if callable(set_model) and cfg.model != self.config.mask.model:
+                set_model(cfg.model)
             self.config = dataclasses.replace(self.config, mask=cfg)
 
     # ------------------------------------------------------------------------ frame by frame
@@ -359,18 +378,18 @@ class Pipeline:
                 raw = self.segmenter(frame, self._timestamp_ms(t))
             stage = "mask"
             with stats.time(stage):
-                mask = self.refiner(raw, frame)
+                matte = self.refiner.refine(raw, frame)
             has_person = bool(getattr(self.refiner, "last_has_person", True))
             stage = "background"
             with stats.time(stage):
-                background = self.background_provider(frame, mask)
+                background = self.background_provider(frame, matte)
             if not has_person:
                 # Nobody in the picture: no person to composite or harmonise.
                 shown = background if self.config.no_person == "background" else frame
-                return FrameResult(frame, mask, shown, shown, False)
+                return FrameResult(frame, matte, shown, shown, False)
             stage = "composite"
             with stats.time(stage):
-                comp = composite(frame, background, mask)
+                comp = composite_matte(frame, background, matte)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the camera
             self._report(stage, exc)
             last = self._last_good
@@ -378,11 +397,14 @@ class Pipeline:
             return FrameResult(frame, None, fallback, fallback, False)
         try:
             with stats.time("harmonise"):
-                output = self.harmonise_stage(comp, mask)
+                if getattr(self.harmonise_stage, "passes_through", False):
+                    output = comp  # no float mask to make
+                else:
+                    output = self.harmonise_stage(comp, matte.to_float())
         except Exception as exc:  # noqa: BLE001
             self._report("harmonise", exc)
             output = comp
-        return FrameResult(frame, mask, comp, output, True)
+        return FrameResult(frame, matte, comp, output, True)
 
     def _timestamp_ms(self, t: float) -> float:
         """Strictly increasing milliseconds for MediaPipe's video mode, even when a file source

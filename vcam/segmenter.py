@@ -1,29 +1,82 @@
-"""Person segmentation with MediaPipe's selfie model (Tasks ``ImageSegmenter``, video mode)."""
+"""Person segmentation with MediaPipe's selfie models (Tasks ``ImageSegmenter``, video mode)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vcam.closing import Closing
 from vcam.native import captured_stderr
+from vcam.config import SEGMENTATION_MODELS
 
 logger = logging.getLogger(__name__)
 
-#: The bundled model: ``models/`` sits beside the ``vcam`` package in the repository.
-DEFAULT_MODEL_PATH = (
-    Path(__file__).resolve().parent.parent / "models" / "selfie_segmentation.tflite"
-)
+_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+#: The bundled general model (256x256 input): ``models/`` sits beside the ``vcam`` package.
+DEFAULT_MODEL_PATH = _MODELS_DIR / "selfie_segmentation.tflite"
+
+#: The bundled landscape model of the same family (256x144 input, about half the work).
+LANDSCAPE_MODEL_PATH = _MODELS_DIR / "selfie_segmentation_landscape.tflite"
+
+#: ``model`` choices: ``auto`` picks by the frame's aspect.
+SEGMENTER_MODELS = SEGMENTATION_MODELS
+
+_MODEL_PATHS = {"general": DEFAULT_MODEL_PATH, "landscape": LANDSCAPE_MODEL_PATH}
+
+#: ``auto`` gives frames at least this much wider than tall to the landscape model. 4:3 sits
+#: exactly between the two models' shapes (1:1 and 16:9, by the ratio of aspects); it goes to
+#: the landscape model, which costs half as much and whose edges look the same there
+#: (docs/PERFORMANCE.md, "Edges").
+LANDSCAPE_MIN_ASPECT = 4.0 / 3.0 - 0.01
+
+#: The frame is scaled so that its long side is at most this many pixels before MediaPipe sees
+#: it: the models' input width, so MediaPipe's own resize (and the mask it returns) is small.
+INPUT_LONG_SIDE = 256
+
+
+def model_for_aspect(width: int, height: int) -> str:
+    """``landscape`` for frames at least 4:3 wide, else ``general``."""
+    return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
+
+
+def input_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of what the segmenter feeds MediaPipe: the frame's aspect, long side at
+    most ``INPUT_LONG_SIDE`` (frames already smaller are fed as they are)."""
+    long_side = max(width, height)
+    if long_side <= INPUT_LONG_SIDE:
+        return width, height
+    scale = INPUT_LONG_SIDE / long_side
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` at ``size`` = (width, height), no larger than it: halvings (OpenCV's bilinear
+    at exactly half is a 2x2 box average, and its fastest resize) while the frame is at least
+    twice the target, then one bilinear step (less than 2x, so nothing is skipped)."""
+    width, height = size
+    out = frame
+    while out.shape[1] >= 2 * width and out.shape[0] >= 2 * height:
+        out = cv2.resize(out, (out.shape[1] // 2, out.shape[0] // 2),
+                         interpolation=cv2.INTER_LINEAR)
+    if out.shape[1] != width or out.shape[0] != height:
+        out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 class Segmenter(Closing):
     """Soft person mask for each video frame.
 
-    Wraps a MediaPipe Tasks ``ImageSegmenter`` in VIDEO running mode that outputs only the
-    confidence mask (asking for the category mask as well doubles the cost). The selfie model
-    has one label, ``selfie``, so its only confidence mask is the person's.
+    Wraps MediaPipe Tasks ``ImageSegmenter`` graphs in VIDEO running mode that output only the
+    confidence mask (asking for the category mask as well doubles the cost). The selfie models
+    have one label, ``selfie``, so the only confidence mask is the person's.
+
+    The frame is shrunk to the model's input width first (``input_size``): MediaPipe then
+    resizes a 256-pixel picture, not the camera's, and returns a mask of that size, which the
+    mask refiner brings back to the frame (it works at a low resolution anyway).
 
     Close it explicitly (or use ``with``): MediaPipe's own ``__del__`` cannot release the
     graph once the interpreter is shutting down, and prints a traceback instead.
@@ -31,33 +84,73 @@ class Segmenter(Closing):
     Usage::
 
         with Segmenter() as seg:
-            mask = seg(frame_rgb, timestamp_ms)   # float32 HxW in [0, 1]
+            mask = seg(frame_rgb, timestamp_ms)   # float32 hxw in [0, 1], frame's aspect
 
     Args:
-        model_path: the ``.tflite`` file; defaults to the bundled ``selfie_segmentation.tflite``.
+        model_path: a ``.tflite`` file to use for every frame; ``None``: the bundled models,
+            chosen by ``model``.
+        model: ``auto`` (the landscape model for frames at least 4:3 wide, the general one
+            for the others), ``general`` or ``landscape``.
+        frame_size: (width, height) of the frames to come, if known: ``auto`` loads the model
+            for that aspect now (else the landscape model); another aspect later loads the
+            other model when its first frame comes.
 
     Raises:
         FileNotFoundError: the model file does not exist.
-        ValueError: the file is not a model MediaPipe can load (the message names the file).
+        ValueError: the file is not a model MediaPipe can load (the message names the file),
+            or ``model`` is not one of ``SEGMENTER_MODELS``.
     """
 
-    def __init__(self, model_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        model: str = "auto",
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
         # Set before anything can raise, so close() always works.
-        self._segmenter = None
+        self._graphs: dict[Path, object] = {}
+        self._segmenter = None  # the graph that segmented the last frame
         self._last_ts_ms: int | None = None
 
-        path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
-        if not path.is_file():
-            raise FileNotFoundError(f"segmentation model not found: {path}")
-        self._model_path = path
+        if model not in SEGMENTER_MODELS:
+            raise ValueError(
+                f"model must be one of {', '.join(map(repr, SEGMENTER_MODELS))}, got {model!r}"
+            )
+        self._fixed_path = Path(model_path) if model_path is not None else None
+        self._model = model
+        paths = [self._fixed_path] if self._fixed_path is not None else (
+            list(_MODEL_PATHS.values()) if model == "auto" else [_MODEL_PATHS[model]]
+        )
+        for path in paths:
+            if not path.is_file():
+                raise FileNotFoundError(f"segmentation model not found: {path}")
 
         # Imported here so that importing vcam stays cheap when segmentation is not used.
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp = mp
+        self._vision = vision
+        self._base_options = BaseOptions
+        width, height = frame_size if frame_size is not None else (16, 9)
+        self._model_path = self._path_for(width, height)
+        self._segmenter = self._graph(self._model_path)
+        self._labels = list(self._segmenter.labels)
+
+    def _path_for(self, width: int, height: int) -> Path:
+        if self._fixed_path is not None:
+            return self._fixed_path
+        name = model_for_aspect(width, height) if self._model == "auto" else self._model
+        return _MODEL_PATHS[name]
+
+    def _graph(self, path: Path):
+        """The MediaPipe graph of ``path``, made on first use."""
+        graph = self._graphs.get(path)
+        if graph is not None:
+            return graph
+        vision = self._vision
         options = vision.ImageSegmenterOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
+            base_options=self._base_options(model_asset_path=str(path)),
             running_mode=vision.RunningMode.VIDEO,
             output_confidence_masks=True,
             output_category_mask=False,
@@ -66,32 +159,45 @@ class Segmenter(Closing):
             # MediaPipe and TensorFlow Lite print their start-up lines here, straight to fd 2;
             # they reach the user with -v only (see vcam.native).
             with captured_stderr(logger):
-                self._segmenter = vision.ImageSegmenter.create_from_options(options)
+                graph = vision.ImageSegmenter.create_from_options(options)
         except (ValueError, RuntimeError) as exc:
             raise ValueError(
                 f"cannot load segmentation model {path}: {exc} "
-                "(expected MediaPipe's selfie_segmentation.tflite)"
+                "(expected one of MediaPipe's selfie segmentation models)"
             ) from exc
-
-        labels = list(self._segmenter.labels)
+        labels = list(graph.labels)
         if len(labels) != 1:
             # The code below takes the first confidence mask as the person's; a multi-class
             # model would need the person's index chosen by label.
-            self.close()
+            graph.close()
             raise ValueError(
                 f"segmentation model {path} has labels {labels}, expected one (['selfie'])"
             )
-        self._labels = labels
+        self._graphs[path] = graph
         logger.info("segmentation model %s loaded, labels %s", path.name, labels)
+        return graph
 
     @property
     def model_path(self) -> Path:
-        """The model file in use."""
+        """The model file of the last frame (before the first: the one loaded up front)."""
         return self._model_path
 
     @property
+    def model(self) -> str:
+        """``auto``, ``general`` or ``landscape``, as asked (ignored with a ``model_path``)."""
+        return self._model
+
+    def set_model(self, model: str) -> None:
+        """Use another of the bundled models from the next frame on (``SEGMENTER_MODELS``)."""
+        if model not in SEGMENTER_MODELS:
+            raise ValueError(
+                f"model must be one of {', '.join(map(repr, SEGMENTER_MODELS))}, got {model!r}"
+            )
+        self._model = model
+
+    @property
     def labels(self) -> list[str]:
-        """The model's labels, from its metadata (``['selfie']`` for the bundled model)."""
+        """The model's labels, from its metadata (``['selfie']`` for the bundled models)."""
         return list(self._labels)
 
     def __call__(self, frame_rgb: np.ndarray, timestamp_ms: int | float) -> np.ndarray:
@@ -103,7 +209,9 @@ class Segmenter(Closing):
                 increasing timestamps; a repeated or earlier one is moved to just after the last.
 
         Returns:
-            The person's confidence, float32 HxW in [0, 1], C-contiguous, owned by the caller.
+            The person's confidence, float32 hxw in [0, 1], C-contiguous, owned by the caller,
+            at ``input_size(W, H)`` (the frame's aspect, long side at most 256; a smaller
+            frame's own size).
         """
         if self._segmenter is None:
             raise RuntimeError("Segmenter is closed")
@@ -126,9 +234,13 @@ class Segmenter(Closing):
             ts = self._last_ts_ms + 1
         self._last_ts_ms = ts
 
-        image = self._mp.Image(
-            image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb)
-        )
+        height, width = frame_rgb.shape[:2]
+        path = self._path_for(width, height)
+        if path != self._model_path:
+            self._segmenter = self._graph(path)
+            self._model_path = path
+        small = np.ascontiguousarray(shrink(frame_rgb, input_size(width, height)))
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=small)
         result = self._segmenter.segment_for_video(image, ts)
         # The view belongs to MediaPipe's image; copy it out, dropping the trailing channel axis
         # (this MediaPipe version returns HxWx1).
@@ -138,8 +250,9 @@ class Segmenter(Closing):
         return mask
 
     def close(self) -> None:
-        """Release the MediaPipe graph. Safe to call more than once."""
-        segmenter, self._segmenter = self._segmenter, None
-        if segmenter is not None:
-            segmenter.close()
+        """Release the MediaPipe graphs. Safe to call more than once."""
+        graphs, self._graphs = self._graphs, {}
+        self._segmenter = None
+        for graph in graphs.values():
+            graph.close()
 

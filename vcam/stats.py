@@ -67,6 +67,37 @@ class _Rate:
         return (len(self.times) - 1) / span if span > 0 else None
 
 
+class _CpuMeter:
+    """Cores the whole process uses: its CPU time over wall time, over the last ``window_s``.
+
+    Sampled at most every ``every_s`` when a frame ticks, and once more when read, so the
+    figure covers the recent past whatever the frame rate."""
+
+    __slots__ = ("samples", "window_s", "every_s")
+
+    def __init__(self, window_s: float = 5.0, every_s: float = 0.25) -> None:
+        self.window_s = window_s
+        self.every_s = every_s
+        self.samples: deque[tuple[float, float]] = deque()
+
+    def sample(self, now: float) -> None:
+        samples = self.samples
+        if samples and now - samples[-1][0] < self.every_s:
+            return
+        samples.append((now, time.process_time()))
+        while len(samples) > 2 and now - samples[1][0] >= self.window_s:
+            samples.popleft()
+
+    def cores(self, now: float) -> float | None:
+        if not self.samples:
+            return None
+        start, start_cpu = self.samples[0]
+        span = now - start
+        if span < self.every_s:
+            return None
+        return (time.process_time() - start_cpu) / span
+
+
 class PipelineStats:
     """Thread-safe recorder of per-stage milliseconds, frame rates, latency and counters.
 
@@ -99,6 +130,7 @@ class PipelineStats:
         self._rates: dict[str, _Rate] = {}
         self._latency = _Series(window, ema_alpha)
         self._counters: dict[str, int] = {}
+        self._cpu = _CpuMeter()
         self._started = time.perf_counter()
 
     def reset(self) -> None:
@@ -108,6 +140,7 @@ class PipelineStats:
             self._rates.clear()
             self._latency = _Series(self._window, self._alpha)
             self._counters.clear()
+            self._cpu = _CpuMeter()
             self._started = time.perf_counter()
 
     def record(self, stage: str, ms: float) -> None:
@@ -135,6 +168,7 @@ class PipelineStats:
             if rate is None:
                 rate = self._rates[stream] = _Rate(self._window)
             rate.tick(now)
+            self._cpu.sample(time.perf_counter())  # the caller's ``now`` may be its own clock
 
     def add_latency(self, ms: float) -> None:
         """One capture-to-send latency, in milliseconds."""
@@ -169,7 +203,11 @@ class PipelineStats:
             {"stages": {name: {"ema_ms", "median_ms", "count", "total_ms"}},  # pipeline order
              "fps": {stream: float | None}, "frames": {stream: int},
              "latency": {"ema_ms", "median_ms", "count", "total_ms"},
-             "counters": {name: int}, "uptime_s": float}
+             "counters": {name: int}, "uptime_s": float,
+             "cpu_cores": float | None}   # the process's CPU time / wall time, last ~5 s
+
+        ``cpu_cores`` counts every thread of the process (the panel's too), as the system's
+        monitor would: 1.0 is one core busy.
         """
         now = time.perf_counter()
         with self._lock:
@@ -182,6 +220,7 @@ class PipelineStats:
                 "latency": self._latency.summary(),
                 "counters": dict(sorted(self._counters.items())),
                 "uptime_s": now - self._started,
+                "cpu_cores": self._cpu.cores(now),
             }
 
     def format_table(self) -> str:
@@ -201,6 +240,8 @@ class PipelineStats:
         )
         if rates:
             lines.append(rates)
+        if snap["cpu_cores"] is not None:
+            lines.append(f"cpu {snap['cpu_cores']:.2f} cores")
         if snap["counters"]:
             lines.append(", ".join(f"{k} {v}" for k, v in snap["counters"].items()))
         return "\n".join(lines)

@@ -15,14 +15,17 @@ NO_CHECKPOINT_TEXT = "colour transfer (no PHNet checkpoint bundled)"
 
 
 def format_rates(snapshot: dict | None) -> str:
-    """``30.0 fps · latency 41 ms · seg 6.2 · mask 1.9 · ... ms`` from ``PipelineStats``."""
+    """``30.0 fps · latency 41 ms · cpu 0.45 cores · seg 6.2 · mask 1.9 · ... ms`` from
+    ``PipelineStats`` (cores: the whole process's CPU time over wall time, last ~5 s)."""
     if snapshot is None:
         return "starting…"
     fps = snapshot["fps"].get("processed")
     latency = snapshot["latency"]["median_ms"]
+    cores = snapshot.get("cpu_cores")
     parts = [
         "- fps" if fps is None else f"{fps:.1f} fps",
         "latency - ms" if latency is None else f"latency {latency:.0f} ms",
+        "cpu - cores" if cores is None else f"cpu {cores:.2f} cores",
     ]
     stages = snapshot["stages"]
     times = [f"{label} {stages[name]['ema_ms']:.1f}" for name, label in STAGE_LABELS
