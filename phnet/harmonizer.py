@@ -27,6 +27,7 @@ from .config import PHNetConfig
 from .frames import check_frame
 from .guided_upsample import FrameColourModel, apply_affine, fit_affine
 from .latest_worker import LatestWorker
+from .network_rate import NetworkRate
 from .network import PHNet, check_size
 from .runners import OrtRunner, TorchRunner, resolve_device
 
@@ -203,8 +204,10 @@ class Harmonizer:
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
         network_every: int = 1,
         network_thread: bool = False,
+        network_rate: float | None = None,
     ):
         self._schedule = NetworkSchedule(network_every)
+        self._rate = NetworkRate(network_rate)
         self.network_every = network_every
         if resolution < 8 or resolution % 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {resolution}")
@@ -242,6 +245,7 @@ class Harmonizer:
         fg_momentum: float = DEFAULT_FG_MOMENTUM,
         network_every: int = 1,
         network_thread: bool = False,
+        network_rate: float | None = None,
         compile: bool = False,
     ) -> "Harmonizer":
         """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
@@ -256,7 +260,9 @@ class Harmonizer:
         its own thread on the newest frame whenever it is free, and apply the latest colour
         model to every frame without waiting (``network_every`` is then unused; the first frame
         of a video waits for its model); call ``close()`` when done (frames after it run the
-        network in their own path). ``compile``: PyTorch backend only, ``torch.compile`` the network
+        network in their own path). ``network_rate``: with the network thread, hand it a frame
+        at most this many times a second, sooner when the scene changes (``NetworkRate``; None
+        or 0: every frame it can take). ``compile``: PyTorch backend only, ``torch.compile`` the network
         (CUDA graphs on a GPU; see ``TorchRunner``).
         """
         dev = resolve_device(device)
@@ -283,11 +289,13 @@ class Harmonizer:
                 runner = TorchRunner(model, dev, compile=compile)
         res = resolution or (config.work_resolution if config else 256)
         return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
-                   network_every=network_every, network_thread=network_thread)
+                   network_every=network_every, network_thread=network_thread,
+                   network_rate=network_rate)
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
         self.models.reset()  # the state follows: the next network run sees the new generation
+        self._rate.reset()
         if self._worker is not None:
             self._worker.clear()  # an offer of the old video need not run
 
@@ -309,6 +317,7 @@ class Harmonizer:
             "fg_momentum": self.fg_momentum,
             "network_every": self.network_every,
             "network_thread": self._worker is not None,
+            "network_rate": self._rate.rate if self._worker is not None else None,
             "network_runs": self.network_runs,
         }
         d.update(self.runner.info())
@@ -323,8 +332,9 @@ class Harmonizer:
             # NumPy/OpenCV: downscaled with OpenCV, a colour model upsampled once per network
             # run (on the network thread when there is one), applied inside the mask's box.
             size = work_size(height, width, self.resolution)
+            offer = self._worker is None or self._rate.due(composite, mask)
             model = self._colour_model(lambda: downscale_for_network(composite, mask, size),
-                                       (height, width))
+                                       (height, width), offer)
             return model.apply(composite, mask)
         dev = self.runner.device
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
@@ -343,17 +353,20 @@ class Harmonizer:
 
     def _colour_model(
         self, downscaled: Callable[[], tuple[Tensor, Tensor]],
-        frame_size: tuple[int, int] | None = None,
+        frame_size: tuple[int, int] | None = None, offer: bool = True,
     ) -> Tensor | FrameColourModel:
         """The colour model for this frame: the latest one, or a fresh network run when the
         video has none yet or the schedule says so. ``downscaled()`` makes the network's input
-        (only when it is needed); ``frame_size``: upsample the model to it (the CPU path)."""
+        (only when it is needed); ``frame_size``: upsample the model to it (the CPU path);
+        ``offer``: with the network thread, whether this frame goes to it (``NetworkRate``)."""
         error = self.models.take_error()
         if error is not None:
             raise error
         generation, model = self.models.read()
         worker = self._worker
         if worker is not None and not worker.closed:
+            if model is not None and not offer:
+                return self._sized(generation, model, frame_size)
             low_in, low_mask = downscaled()
             worker.offer(generation, low_in, low_mask, frame_size)
             if model is None:  # the first frame of a video waits for its colour model
@@ -366,7 +379,11 @@ class Harmonizer:
                     model = self._fit(generation, low_in, low_mask, frame_size)
         elif self._schedule.due(model is not None):
             model = self._fit(generation, *downscaled(), frame_size)
-        if frame_size is not None and model.size != frame_size:  # the camera changed size
+        return self._sized(generation, model, frame_size)
+
+    def _sized(self, generation: int, model, frame_size: tuple[int, int] | None):
+        """``model`` upsampled to ``frame_size`` if the camera changed size (CPU path)."""
+        if frame_size is not None and model.size != frame_size:
             resized = FrameColourModel(model.coeffs, *frame_size)
             self.models.put(generation, resized, replacing=model)
             model = resized

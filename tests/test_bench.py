@@ -87,8 +87,10 @@ def test_paced_drops_frames_that_come_due_during_a_slow_one():
 def test_labels_say_what_ran():
     assert bench.label("off", {"method": "off"}) == "off"
     info = {"method": "phnet", "config": "lite", "resolution": 256, "backend": "torch",
-            "network_thread": True}
-    assert bench.label("phnet", info) == "PHNet lite @256 torch, network thread"
+            "network_thread": True, "network_rate": 3.0}
+    assert bench.label("phnet", info) == "PHNet lite @256 torch, network thread ≤3/s"
+    info.update(network_rate=None)
+    assert bench.label("phnet", info).endswith("network thread, unbounded")
     info.update(network_thread=False, network_every=10)
     assert bench.label("phnet", info).endswith("every 10th frame")
     info.update(network_every=3)

@@ -43,6 +43,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     # At 30 FPS, three network runs a second: what a network bounded to ~3 runs a second costs.
     "phnet-torch-every10": ("phnet", {"backend": "torch", "network_every": 10,
                                       "network_thread": "off"}),
+    # The network thread as fast as it can (before its bounded rate), then at its default rate.
+    "phnet-torch-thread-unbounded": ("phnet", {"backend": "torch", "network_thread": "on",
+                                               "network_rate": 0.0}),
     "phnet-torch-thread": ("phnet", {"backend": "torch", "network_thread": "on"}),
     "phnet-ort-thread": ("phnet", {"backend": "onnxruntime", "network_thread": "on"}),
 }
@@ -290,7 +293,8 @@ def label(mode: str, info: dict) -> str:
             text += f" @{info['resolution']}"
         text += f" {info.get('backend', '')}"
         if info.get("network_thread"):
-            text += ", network thread"
+            rate = info.get("network_rate")
+            text += f", network thread ≤{rate:g}/s" if rate else ", network thread, unbounded"
         elif info.get("network_every", 1) > 1:
             text += f", every {_ordinal(info['network_every'])} frame"
         else:

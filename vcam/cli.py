@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "model (the fastest mode on a CPU); off: in the frame's path; auto "
                         "(default for run and panel): on when PHNet runs on the CPU. demo and "
                         "process run it on every frame unless told otherwise")
+    stages.add_argument("--network-rate", type=float, metavar="R",
+                        help="with the network thread: PHNet runs at most R times a second "
+                        "(default 3; 0 = as often as it can), and at once when the light or the "
+                        "person's place changes")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("panel", help="open the control panel (the default with no command); "
@@ -267,6 +271,8 @@ def _merge_settings(args: argparse.Namespace) -> Settings:
         harmonise = dataclasses.replace(harmonise, model=args.model)
     if getattr(args, "network_every", None) is not None:
         harmonise = dataclasses.replace(harmonise, network_every=args.network_every)
+    if getattr(args, "network_rate", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_rate=args.network_rate)
     if getattr(args, "network_thread", None) is not None:
         harmonise = dataclasses.replace(harmonise, network_thread=args.network_thread)
     elif getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto":

@@ -147,6 +147,9 @@ class HarmoniseConfig:
             latest colour model to every frame without waiting (network_every is then unused);
             ``off`` runs it in the frame's path; ``auto`` (default) is ``on`` when PHNet runs on
             the CPU with ``network_every`` 1, ``off`` on a GPU. (true/false mean on/off.)
+        network_rate: with the network thread, PHNet runs at most this many times a second
+            (0..60; 0 = as often as it can), and at once when the light or the person's place
+            changes: the colour model follows the scene without taking a core for it.
     """
 
     mode: str = "phnet"
@@ -158,9 +161,11 @@ class HarmoniseConfig:
     resolution: int = 0
     network_every: int = 1
     network_thread: str = "auto"
+    network_rate: float = 3.0
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)
+        _real(self, "network_rate", 0.0, 60.0)
         _integer(self, "network_every", 1, 30)
         if isinstance(self.network_thread, bool):  # settings files written before "auto"
             object.__setattr__(self, "network_thread", "on" if self.network_thread else "off")

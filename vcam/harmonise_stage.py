@@ -37,7 +37,7 @@ class Harmoniser(Protocol):
 
 # Settings that need a new harmoniser when they change; strength and momentum do not.
 _BUILD_FIELDS = ("mode", "model", "backend", "device", "resolution", "network_every",
-                 "network_thread")
+                 "network_thread", "network_rate")
 
 
 @dataclass
@@ -212,6 +212,7 @@ def _build(config: HarmoniseConfig) -> _Active:
             momentum=config.momentum,
             network_every=config.network_every,
             network_thread=thread,
+            network_rate=config.network_rate if thread else None,
             # On its own thread the network gets one core, the frame path the other
             # (vcam.runtime.split_threads; ONNX Runtime's pool is set here, at load).
             threads=1 if thread else None,
