@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import phnet
-from phnet.harmonizer import default_checkpoint, work_size
+from phnet.harmonizer import default_model, work_size
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,9 @@ def test_info_reports_what_runs(checkpoint):
 
 def test_no_bundled_model_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="phnet-lite.safetensors"):
-        default_checkpoint(torch.device("cpu"), tmp_path)
+        default_model("cpu", "torch", tmp_path)
+    with pytest.raises(FileNotFoundError, match="phnet-lite.onnx"):
+        default_model("cpu", "onnxruntime", tmp_path)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")

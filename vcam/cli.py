@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -661,45 +660,39 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import torch
-
-    import phnet
-    from phnet.harmonizer import default_checkpoint
+    from phnet.runners import torch_installed
 
     notes: list[str] = []
-    model = args.model
-    with tempfile.TemporaryDirectory(prefix="phnet-bench-") as tmp:
-        if model is None:
-            try:
-                model = str(default_checkpoint(torch.device("cpu")))
-            except FileNotFoundError:
-                # Speed does not depend on the weights' values: time an untrained network of
-                # the same architecture rather than nothing.
-                model = str(Path(tmp) / "phnet-lite-untrained.safetensors")
-                phnet.save(phnet.build("lite").eval(), model)
-                notes.append("PHNet row: no checkpoint is bundled, so these are the timings of "
-                             "a randomly initialised 'lite' network (untrained weights; speed "
-                             "does not depend on them, the pictures would be meaningless).")
-        rows = []
-        for width, height in BENCH_SIZES:
-            for mode, fields in BENCH_VARIANTS:
-                harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "",
-                                            **fields)
-                rows.append(_bench_one(width, height, harmonise, args.frames))
-                print(f"  {width}x{height} {rows[-1]['harmonisation']}: {rows[-1]['fps']:.1f} fps",
-                      file=sys.stderr, flush=True)
+    # No --model: each row runs the bundled model in its backend's form (the ONNX graph on ONNX
+    # Runtime, the checkpoint on PyTorch).
+    model = args.model or ""
+    variants = BENCH_VARIANTS
+    if not torch_installed():
+        variants = tuple(v for v in variants if v[1].get("backend") != "torch")
+        notes.append("PyTorch rows: skipped, PyTorch is not installed (the camera runs ONNX "
+                     "Runtime without it).")
+    rows = []
+    for width, height in BENCH_SIZES:
+        for mode, fields in variants:
+            harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "",
+                                        **fields)
+            rows.append(_bench_one(width, height, harmonise, args.frames))
+            print(f"  {width}x{height} {rows[-1]['harmonisation']}: {rows[-1]['fps']:.1f} fps",
+                  file=sys.stderr, flush=True)
     print(_bench_table(rows))
     if args.chart:
         print(f"wrote {_bench_chart(rows, args.chart)}")
     print()
+    threads = ""
+    if "torch" in sys.modules:
+        threads = f" torch threads: {sys.modules['torch'].get_num_threads()}."
     print(f"{args.frames} frames a row after 5 warm-up frames; milliseconds are medians; FPS is "
           "frames / time in process_one (one frame at a time, the demo source's rendering "
           "excluded; the live pipeline overlaps capture and sending with processing). p95 "
           "latency: 95th percentile of one frame's time in process_one. CPU %: process CPU time "
           "(all threads) over that time, 100 = one core busy. RSS: resident memory after the row. "
           "Frames / network run: how many frames share one run of PHNet (1 = every frame; with "
-          "the network thread, how far it lags). "
-          f"torch threads: {torch.get_num_threads()}.")
+          f"the network thread, how far it lags).{threads}")
     for note in notes:
         print(note)
     return 0

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
+from phnet.bundled import model_path
 from vcam.closing import Closing
 from vcam.native_logs import captured_stderr
 
 logger = logging.getLogger(__name__)
 
-#: The bundled model: ``models/`` sits beside the ``vcam`` package in the repository.
-DEFAULT_MODEL_PATH = (
-    Path(__file__).resolve().parent.parent / "models" / "selfie_segmentation.tflite"
-)
+try:
+    #: The bundled model: package data of ``phnet_camera_models`` (the repository's ``models/``).
+    DEFAULT_MODEL_PATH: Path | None = model_path("selfie_segmentation.tflite")
+    _NOT_BUNDLED = ""
+except FileNotFoundError as _exc:  # an install without its package data: said when it is used
+    DEFAULT_MODEL_PATH, _NOT_BUNDLED = None, str(_exc)
 
 
 class Segmenter(Closing):
@@ -46,6 +49,8 @@ class Segmenter(Closing):
         self._segmenter = None
         self._last_ts_ms: int | None = None
 
+        if model_path is None and DEFAULT_MODEL_PATH is None:
+            raise FileNotFoundError(f"segmentation model not found: {_NOT_BUNDLED}")
         path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
         if not path.is_file():
             raise FileNotFoundError(f"segmentation model not found: {path}")
