@@ -58,7 +58,9 @@ def torch_installed() -> bool:
     """Whether PyTorch can be imported (without importing it)."""
     import importlib.util
 
-    return "torch" in sys.modules or importlib.util.find_spec("torch") is not None
+    if "torch" in sys.modules:  # imported, or None: an import that is known to fail
+        return sys.modules["torch"] is not None
+    return importlib.util.find_spec("torch") is not None
 
 
 def require_torch(what: str) -> None:
