@@ -204,9 +204,7 @@ class OrtRunner:
                 why = "ONNX Runtime could not initialise its CUDA execution provider"
             self.fallback = f"{why} (available: {available}); it runs on the CPU"
             log.warning(self.fallback)
-        both = _both_onnxruntimes()
-        if both:
-            log.warning(both)
+        _warn_if_both_onnxruntimes()
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata: dict[str, str] = dict(meta)
         """The graph's metadata (``phnet.config``: the network's config as JSON)."""
@@ -246,8 +244,9 @@ class OrtRunner:
         return d
 
 
-def _both_onnxruntimes() -> str | None:
-    """A warning when ``onnxruntime`` and ``onnxruntime-gpu`` are both installed: they write the
+@functools.cache
+def _warn_if_both_onnxruntimes() -> None:
+    """Warns once when ``onnxruntime`` and ``onnxruntime-gpu`` are both installed: they write the
     same ``onnxruntime`` package, and whichever came last decides which providers exist."""
     found = []
     for name in ("onnxruntime", "onnxruntime-gpu"):
@@ -255,8 +254,7 @@ def _both_onnxruntimes() -> str | None:
             found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
-    if len(found) < 2:
-        return None
-    return (f"both {found[0]} and {found[1]} are installed; they overwrite each other's files. "
-            "Keep one: pip uninstall -y onnxruntime onnxruntime-gpu, then pip install the one "
-            "you want (README, 'Install')")
+    if len(found) == 2:
+        log.warning("both %s and %s are installed; they overwrite each other's files. Keep one: "
+                    "pip uninstall -y onnxruntime onnxruntime-gpu, then pip install the one you "
+                    "want (README, 'Install')", *found)
