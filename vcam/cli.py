@@ -492,6 +492,8 @@ def _describe_harmonisation(info: dict) -> str:
         text = (f"PHNet {info.get('config', '?')} on {info.get('backend', '?')} "
                 f"{info.get('device', '?')} {info.get('dtype', '')}".rstrip())
         text += f", {info.get('resolution', '?')} px, checkpoint {info.get('checkpoint', '?')}"
+        if info.get("fallback"):  # the GPU was asked for and did not start
+            text += f", NOT on the GPU: {info['fallback']}"
     elif method == "colortransfer":
         text = "colour transfer (Reinhard, masked, in Lab)"
     else:
