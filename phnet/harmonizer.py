@@ -304,8 +304,9 @@ class Harmonizer:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnxruntime', got {backend!r}")
-        if path is None:
-            backend, dev = choose_backend(backend, device)
+        if path is None:  # compile=True is PyTorch's: the checkpoint, then
+            backend, dev = choose_backend("torch" if compile and backend == "auto" else backend,
+                                          device)
             path = default_model(dev, backend)
         path = Path(path)
         if compile and (path.suffix == ".onnx" or backend == "onnxruntime"):

@@ -68,7 +68,7 @@ def require_torch(what: str) -> None:
     if not torch_installed():
         raise ModuleNotFoundError(
             f"{what} needs PyTorch, which is not installed: run the bundled ONNX graph "
-            "(backend='onnxruntime', a .onnx file) or install PyTorch (README: 'Training')",
+            "(backend='onnxruntime', a .onnx file) or install PyTorch (README, 'Install')",
             name="torch",
         )
 

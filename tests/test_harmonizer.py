@@ -266,6 +266,8 @@ def test_compiled_network_agrees_with_eager(checkpoint):
 def test_compile_needs_the_pytorch_backend(checkpoint):
     with pytest.raises(ValueError, match="PyTorch backend"):
         phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime", compile=True)
+    # The bundled model with compile=True: its checkpoint on PyTorch (compiled on first call).
+    assert phnet.Harmonizer.load(device="cpu", compile=True).info()["backend"] == "torch"
 
 
 @pytest.mark.parametrize("make", ["harmonizer", "colortransfer"])
