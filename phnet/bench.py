@@ -123,7 +123,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
     (once per network run) and applying them inside the mask's box (every frame)."""
     import cv2
 
-    from .guided_upsample import FrameColourModel, fit_affine
+    from .guided_upsample import FrameColourModel, fit_affine_array
     from .harmonizer import Harmonizer, downscale_for_network, work_size
 
     h = Harmonizer.load(path, device="cpu")
@@ -137,7 +137,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
         hh, ww = work_size(height, width, h.resolution)
         low_in, low_mask = downscale_for_network(frame, mask, (hh, ww))
         out, _ = h.runner(low_in, low_mask, None, (1.0, 1.0))
-        coeffs = fit_affine(low_in, out)
+        coeffs = fit_affine_array(low_in, out)
         model = FrameColourModel(coeffs, height, width)
 
         def whole() -> None:
@@ -147,7 +147,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
         ms = [
             _median_ms(lambda: downscale_for_network(frame, mask, (hh, ww)), repeats),
             _median_ms(lambda: h.runner(low_in, low_mask, None, (1.0, 1.0)), repeats),
-            _median_ms(lambda: fit_affine(low_in, out), repeats),
+            _median_ms(lambda: fit_affine_array(low_in, out), repeats),
             _median_ms(lambda: FrameColourModel(coeffs, height, width), repeats),
             _median_ms(lambda: model.apply(frame, mask), repeats),
             _median_ms(whole, repeats),

@@ -18,23 +18,31 @@ its full-resolution detail and takes the network's colour as an offset, instead 
 replaced by the blurred low-resolution output; an identity mapping is recovered exactly for any
 ``eps``. ``eps`` also keeps every 3x3 system well posed, so a constant image gives finite output.
 
-All tensors are ``(N, C, H, W)``; inputs may be float16, float32 or float64 in [0, 1] on any
+Two forms of the same fit: ``fit_affine_array`` in NumPy/OpenCV (the camera's path, which
+needs no PyTorch) and ``fit_affine`` on torch tensors (the GPU path and the evaluation). All
+maps are ``(N, C, H, W)``; tensor inputs may be float16, float32 or float64 in [0, 1] on any
 device, and everything is computed and returned in float32. The 3x3 systems are solved in closed
-form (adjugate of a symmetric matrix), elementwise over the whole map.
+form (adjugate of a symmetric matrix), elementwise over the whole map. ``FrameColourModel``
+applies a fitted model to uint8 frames in NumPy. PyTorch is imported only by the tensor
+functions.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # Index pairs (i, j), i <= j, of the symmetric 3x3 covariance stored as 6 channels.
 _SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 
 
 def _check_image(name: str, x: Tensor) -> None:
+    from torch import Tensor
+
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -49,6 +57,9 @@ def _box(x: Tensor, radius: int) -> Tensor:
     On the CPU this runs OpenCV's box filter (about 4x faster than PyTorch's stride-1 average
     pooling for the 21-channel maps here: 2.5 vs 11 ms at 256x192); elsewhere average pooling.
     """
+    import torch
+    import torch.nn.functional as F
+
     if radius == 0:
         return x
     k = 2 * radius + 1
@@ -80,18 +91,15 @@ def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e
         ``(N, 12, h, w)`` float32: A row-major (channels 0-8, ``A[j, i]`` maps input channel i to
         output channel j) then b (channels 9-11), already window-averaged.
     """
+    import torch
+
     _check_image("low_in", low_in)
     _check_image("low_out", low_out)
     if low_in.shape != low_out.shape:
         raise ValueError(
             f"low_out shape {tuple(low_out.shape)} does not match low_in {tuple(low_in.shape)}"
         )
-    if isinstance(radius, bool) or not isinstance(radius, int):
-        raise TypeError(f"radius must be an int, got {type(radius).__name__}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    if not eps > 0.0:
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    _check_window(radius, eps)
 
     # Covariances are shift invariant; centring on the image mean first reduces the float32
     # cancellation in E[xy] - E[x]E[y].
@@ -128,6 +136,89 @@ def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e
     return _box(torch.cat([A.flatten(1, 2), bias], dim=1), radius)
 
 
+def _check_window(radius: int, eps: float) -> None:
+    if isinstance(radius, bool) or not isinstance(radius, int):
+        raise TypeError(f"radius must be an int, got {type(radius).__name__}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if not eps > 0.0:
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+
+
+def _box_array(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over each pixel's (2r+1)^2 window of an (h, w, C) float32 map, the window shrunk to
+    the image at the borders (OpenCV's unnormalised box filter over the count of pixels)."""
+    if radius == 0:
+        return x
+    k = 2 * radius + 1
+    count = cv2.boxFilter(np.ones(x.shape[:2], np.float32), -1, (k, k), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    total = cv2.boxFilter(x, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return total.reshape(x.shape) / count[..., None]
+
+
+def fit_affine_array(low_in: np.ndarray, low_out: np.ndarray, radius: int = 2,
+                     eps: float = 1e-3) -> np.ndarray:
+    """:func:`fit_affine` in NumPy/OpenCV, for the camera's path without PyTorch.
+
+    Args:
+        low_in: ``(1, 3, h, w)`` float32 in [0, 1], the network's input.
+        low_out: ``(1, 3, h, w)`` float32 in [0, 1], the network's output.
+        radius, eps: as for :func:`fit_affine`.
+
+    Returns:
+        ``(1, 12, h, w)`` float32, the same layout as :func:`fit_affine` (equal to it up to
+        float32 rounding).
+    """
+    for name, a in (("low_in", low_in), ("low_out", low_out)):
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{name} must be a float NumPy array in [0, 1], got {got}")
+        if a.ndim != 4 or a.shape[:2] != (1, 3):
+            raise ValueError(f"{name} must be (1, 3, h, w), got shape {a.shape}")
+    if low_in.shape != low_out.shape:
+        raise ValueError(f"low_out shape {low_out.shape} does not match low_in {low_in.shape}")
+    _check_window(radius, eps)
+    # Planes (C, h, w) for the arithmetic, (h, w, C) for OpenCV's box filter; centred on the
+    # image means as in fit_affine.
+    x = low_in[0].astype(np.float32)
+    y = low_out[0].astype(np.float32)
+    cx, cy = x.mean(axis=(1, 2)), y.mean(axis=(1, 2))
+    x -= cx[:, None, None]
+    y -= cy[:, None, None]
+    h, w = x.shape[1:]
+    products = [x[i] * x[j] for i, j in _SYM] + [y[j] * x[i] for j in range(3) for i in range(3)]
+    maps = np.stack([*x, *y, *products], axis=-1)  # (h, w, 21); yx[j, i] = y_j x_i
+    means = np.ascontiguousarray(_box_array(maps, radius).transpose(2, 0, 1))  # (21, h, w)
+    mx, my, exx, eyx = means[0:3], means[3:6], means[6:12], means[12:21]
+
+    a, b, c, d, e, f = (  # cov(in, in) + eps I = [[a, d, e], [d, b, f], [e, f, c]]
+        exx[k] - mx[i] * mx[j] + (np.float32(eps) if i == j else np.float32(0.0))
+        for k, (i, j) in enumerate(_SYM)
+    )
+    inv00 = b * c - f * f
+    inv01 = e * f - d * c
+    inv02 = d * f - b * e
+    inv11 = a * c - e * e
+    inv12 = d * e - a * f
+    inv22 = a * b - d * d
+    det = a * inv00 + d * inv01 + e * inv02
+    inv = [[inv00 / det, inv01 / det, inv02 / det],
+           [inv01 / det, inv11 / det, inv12 / det],
+           [inv02 / det, inv12 / det, inv22 / det]]
+    cyx = [[eyx[3 * j + k] - my[j] * mx[k] + (np.float32(eps) if j == k else np.float32(0.0))
+            for k in range(3)] for j in range(3)]
+    out = np.empty((h, w, 12), np.float32)
+    for j in range(3):
+        bias = my[j] + cy[j]
+        for i in range(3):  # A[j, i] = sum_k cyx[j, k] inv[k, i]
+            a_ji = cyx[j][0] * inv[0][i] + cyx[j][1] * inv[1][i] + cyx[j][2] * inv[2][i]
+            out[..., 3 * j + i] = a_ji
+            bias = bias - a_ji * (mx[i] + cx[i])
+        out[..., 9 + j] = bias  # b for the uncentred inputs, as in fit_affine
+    return np.ascontiguousarray(_box_array(out, radius).transpose(2, 0, 1))[None]
+
+
 def apply_affine(coeffs: Tensor, full_in: Tensor) -> Tensor:
     """Upsamples ``coeffs`` bilinearly (align_corners=False) to ``full_in`` and applies them.
 
@@ -138,6 +229,9 @@ def apply_affine(coeffs: Tensor, full_in: Tensor) -> Tensor:
     Returns:
         ``(N, 3, H, W)`` float32, not clamped (the caller clamps).
     """
+    import torch.nn.functional as F
+    from torch import Tensor
+
     if not isinstance(coeffs, Tensor):
         raise TypeError(f"coeffs must be a torch.Tensor, got {type(coeffs).__name__}")
     if not coeffs.is_floating_point():
@@ -177,15 +271,18 @@ class FrameColourModel:
     contiguous planes (PyTorch's broadcasting kernels were ten times slower here while other
     threads held the cores).
 
-    ``coeffs``: ``(1, 12, h, w)`` float, as returned by :func:`fit_affine`.
+    ``coeffs``: ``(1, 12, h, w)`` float, a NumPy array as returned by :func:`fit_affine_array`
+    or a tensor as returned by :func:`fit_affine`.
     """
 
-    def __init__(self, coeffs: Tensor, height: int, width: int):
-        if not isinstance(coeffs, Tensor) or coeffs.ndim != 4 or coeffs.shape[:2] != (1, 12):
-            got = tuple(coeffs.shape) if isinstance(coeffs, Tensor) else type(coeffs).__name__
-            raise ValueError(f"coeffs must be a (1, 12, h, w) tensor, got {got}")
+    def __init__(self, coeffs: np.ndarray | Tensor, height: int, width: int):
+        if hasattr(coeffs, "detach"):  # a torch tensor
+            coeffs = coeffs.detach().float().cpu().numpy()
+        if not isinstance(coeffs, np.ndarray) or coeffs.ndim != 4 or coeffs.shape[:2] != (1, 12):
+            got = coeffs.shape if isinstance(coeffs, np.ndarray) else type(coeffs).__name__
+            raise ValueError(f"coeffs must be a (1, 12, h, w) array or tensor, got {got}")
         self.coeffs = coeffs
-        low = coeffs[0].detach().float().cpu().numpy()
+        low = coeffs[0].astype(np.float32, copy=False)
         self.size = (height, width)
         self.planes = np.empty((12, height, width), np.float32)
         """A (row-major, planes 0-8) then b (planes 9-11, scaled to 0-255), at full size."""

@@ -14,27 +14,33 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from .checkpoint import load as load_checkpoint
+from .bundled import models_dir as bundled_models_dir
 from .config import PHNetConfig
 from .frames import check_frame
-from .guided_upsample import FrameColourModel, apply_affine, fit_affine
+from .guided_upsample import FrameColourModel, fit_affine_array
 from .latest_worker import LatestWorker
 from .network_rate import NetworkRate
-from .network import PHNet, check_size
-from .runners import OrtRunner, TorchRunner, resolve_device
+from .runners import (
+    Device,
+    OrtRunner,
+    TorchRunner,
+    cuda_device_count,
+    require_torch,
+    resolve_device,
+    torch_installed,
+)
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-"""Bundled checkpoints: ``models/`` beside the packages in a source checkout."""
+BACKENDS = ("auto", "torch", "onnxruntime")
 
 DEFAULT_MOMENTUM = 0.2
 """EMA weight of the current frame's background PN statistics in a video (~5-frame time constant)."""
@@ -44,18 +50,45 @@ DEFAULT_FG_MOMENTUM = 1.0
 so the normalisation cancels exposure jitter instead of letting it through (see ``phnet.pn``)."""
 
 
-def default_checkpoint(device: torch.device, models_dir: Path = MODELS_DIR) -> Path:
-    """The best bundled model this device runs in real time: ``paper`` on a GPU, else ``lite``."""
-    names = ["phnet-paper.safetensors", "phnet-lite.safetensors"]
-    if device.type != "cuda":
+def default_model(device: Device | str = "cpu", backend: str = "onnxruntime",
+                  models_dir: Path | None = None) -> Path:
+    """The best bundled model this device runs in real time, in the form ``backend`` runs:
+    ``paper`` on a GPU, else ``lite``; the streaming ONNX graph (``.onnx``) for ONNX Runtime,
+    the checkpoint (``.safetensors``) for PyTorch. ``models_dir``: default, the installed
+    bundle (``phnet.bundled``)."""
+    suffix = ".safetensors" if backend == "torch" else ".onnx"
+    names = [f"phnet-paper{suffix}", f"phnet-lite{suffix}"]
+    if str(device).split(":")[0] != "cuda":
         names = names[1:]
+    folder = models_dir if models_dir is not None else bundled_models_dir()
     for name in names:
-        if (models_dir / name).is_file():
-            return models_dir / name
+        if (folder / name).is_file():
+            return folder / name
     raise FileNotFoundError(
-        f"no bundled PHNet checkpoint: looked for {', '.join(names)} in {models_dir}. "
-        "Train one with phnet-train, or pass path= a .safetensors or .onnx file"
+        f"no bundled PHNet model: looked for {', '.join(names)} in {folder}. "
+        "Train one with phnet-train (and phnet-export), or pass path= a .safetensors or .onnx file"
     )
+
+
+def choose_backend(backend: str = "auto", device: str = "auto") -> tuple[str, Device]:
+    """The backend and device ``Harmonizer.load`` uses for the bundled model.
+
+    ``auto``: PyTorch where it is the better choice, a CUDA GPU that an installed PyTorch can use
+    (float16, CUDA graphs); everywhere else ONNX Runtime, on its CUDA execution provider where
+    there is a GPU, on the CPU otherwise. PyTorch is imported only to ask it about a GPU the
+    driver has already reported.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto', 'torch' or 'onnxruntime', got {backend!r}")
+    if backend == "torch":
+        require_torch("backend='torch'")
+        return "torch", resolve_device(device, "torch")
+    if backend == "auto" and device != "cpu" and cuda_device_count() and torch_installed():
+        import torch
+
+        if torch.cuda.is_available():
+            return "torch", resolve_device(device, "torch")
+    return "onnxruntime", resolve_device(device, "onnxruntime")
 
 
 def work_size(height: int, width: int, resolution: int) -> tuple[int, int]:
@@ -67,14 +100,15 @@ def work_size(height: int, width: int, resolution: int) -> tuple[int, int]:
 
 def downscale_for_network(
     composite: np.ndarray, mask: np.ndarray, size: tuple[int, int]
-) -> tuple[Tensor, Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 HxWx3 and float32 HxW -> the network's ``(1, 3, h, w)`` and ``(1, 1, h, w)``
-    float32 tensors in [0, 1] at ``size = (h, w)`` (OpenCV area averaging)."""
+    float32 arrays in [0, 1] at ``size = (h, w)`` (OpenCV area averaging)."""
     h, w = size
     low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
-    low_in = torch.from_numpy(low).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-    low_mask = torch.from_numpy(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA))
-    return low_in, low_mask.clamp_(0.0, 1.0)[None, None]
+    low_in = np.ascontiguousarray(low.transpose(2, 0, 1), dtype=np.float32)[None]
+    low_in /= np.float32(255.0)
+    low_mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
+    return low_in, np.clip(low_mask, 0.0, 1.0)[None, None]
 
 
 class ColourModels:
@@ -248,10 +282,14 @@ class Harmonizer:
         network_rate: float | None = None,
         compile: bool = False,
     ) -> "Harmonizer":
-        """Loads a checkpoint (``.safetensors``) or a streaming graph (``.onnx``).
+        """Loads a streaming graph (``.onnx``, ONNX Runtime) or a checkpoint (``.safetensors``,
+        PyTorch).
 
-        ``path=None``: the bundled default (``default_checkpoint``). ``device``: ``auto``,
-        ``cpu`` or ``cuda[:N]``. ``backend``: ``auto`` (PyTorch), ``torch`` or ``onnxruntime``.
+        ``path=None``: the bundled model, in the form ``choose_backend`` picks: the ONNX graph
+        on ONNX Runtime (no PyTorch needed), or the checkpoint on PyTorch where a CUDA GPU and
+        PyTorch are there or ``backend='torch'`` asks for it. A ``.safetensors`` file needs
+        PyTorch (``backend='onnxruntime'`` exports it first). ``device``: ``auto``, ``cpu`` or
+        ``cuda[:N]``. ``backend``: ``auto``, ``torch`` or ``onnxruntime``.
         ``resolution``: long side of the network input (default: the config's). ``momentum`` and
         ``fg_momentum``: EMA weights of this frame's background and foreground PN statistics.
         ``network_every``: run the network on every k-th frame only and apply the last fitted
@@ -264,11 +302,19 @@ class Harmonizer:
         at most this many times a second, sooner when the scene changes (``NetworkRate``; None
         or 0: every frame it can take). ``compile``: PyTorch backend only, ``torch.compile`` the network
         (CUDA graphs on a GPU; see ``TorchRunner``).
+
+        Raises:
+            FileNotFoundError: no such file (or no bundled model).
+            ModuleNotFoundError: PyTorch is needed (a ``.safetensors`` file, ``backend='torch'``)
+                and not installed; the message says so in one line.
         """
-        dev = resolve_device(device)
-        path = Path(path) if path is not None else default_checkpoint(dev)
-        if backend not in ("auto", "torch", "onnxruntime"):
+        if backend not in BACKENDS:
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnxruntime', got {backend!r}")
+        if path is None:  # compile=True is PyTorch's: the checkpoint, then
+            backend, dev = choose_backend("torch" if compile and backend == "auto" else backend,
+                                          device)
+            path = default_model(dev, backend)
+        path = Path(path)
         if compile and (path.suffix == ".onnx" or backend == "onnxruntime"):
             raise ValueError("compile=True needs the PyTorch backend (torch.compile), not ONNX Runtime")
         if path.suffix == ".onnx":
@@ -276,17 +322,24 @@ class Harmonizer:
                 raise ValueError(f"{path} is an ONNX graph: it runs with backend='onnxruntime'")
             if not path.is_file():
                 raise FileNotFoundError(f"ONNX model {path} does not exist")
-            config = _onnx_config(path)
-            runner = OrtRunner(str(path), dev, threads)
+            runner: TorchRunner | OrtRunner = OrtRunner(str(path), resolve_device(device), threads)
+            config = _onnx_config(runner)
         else:
-            model: PHNet = load_checkpoint(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"checkpoint {path} does not exist")
+            onnx = path.with_suffix(".onnx")
+            require_torch(f"the PyTorch checkpoint {path}"
+                          + (f" (its ONNX graph {onnx} runs without it)" if onnx.is_file() else ""))
+            from .checkpoint import load as load_checkpoint
+
+            model = load_checkpoint(path)
             config = model.config
             if backend == "onnxruntime":
                 from .export import export_onnx
 
-                runner = OrtRunner(export_onnx(model), dev, threads)
+                runner = OrtRunner(export_onnx(model), resolve_device(device), threads)
             else:
-                runner = TorchRunner(model, dev, compile=compile)
+                runner = TorchRunner(model, resolve_device(device, "torch"), compile=compile)
         res = resolution or (config.work_resolution if config else 256)
         return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
                    network_every=network_every, network_thread=network_thread,
@@ -329,13 +382,16 @@ class Harmonizer:
             return composite.copy()
         height, width = composite.shape[:2]
         if self.runner.device.type == "cpu":
-            # NumPy/OpenCV: downscaled with OpenCV, a colour model upsampled once per network
-            # run (on the network thread when there is one), applied inside the mask's box.
+            # NumPy/OpenCV (ONNX Runtime on any provider, PyTorch on the CPU): downscaled with
+            # OpenCV, a colour model fitted and upsampled once per network run (on the network
+            # thread when there is one), applied inside the mask's box.
             size = work_size(height, width, self.resolution)
             offer = self._worker is None or self._rate.due(composite, mask)
             model = self._colour_model(lambda: downscale_for_network(composite, mask, size),
                                        (height, width), offer)
             return model.apply(composite, mask)
+        import torch
+
         dev = self.runner.device
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
         comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -344,7 +400,12 @@ class Harmonizer:
         return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
     def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
-        """(1, 3, H, W), (1, 1, H, W) float32 in [0, 1] -> (1, 3, H, W) float32 in [0, 1]."""
+        """The tensor path (PyTorch on a GPU): (1, 3, H, W), (1, 1, H, W) float32 in [0, 1] ->
+        (1, 3, H, W) float32 in [0, 1]."""
+        import torch.nn.functional as F
+
+        from .guided_upsample import apply_affine
+
         h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
         coeffs = self._colour_model(lambda: (F.interpolate(comp, size=(h, w), mode="area"),
                                              F.interpolate(mask, size=(h, w), mode="area")))
@@ -352,7 +413,7 @@ class Harmonizer:
         return comp + mask * (up - comp)
 
     def _colour_model(
-        self, downscaled: Callable[[], tuple[Tensor, Tensor]],
+        self, downscaled: Callable[[], tuple[Any, Any]],
         frame_size: tuple[int, int] | None = None, offer: bool = True,
     ) -> Tensor | FrameColourModel:
         """The colour model for this frame: the latest one, or a fresh network run when the
@@ -389,7 +450,7 @@ class Harmonizer:
             model = resized
         return model
 
-    def _network_job(self, _offer: int, generation: int, low_in: Tensor, low_mask: Tensor,
+    def _network_job(self, _offer: int, generation: int, low_in: Any, low_mask: Any,
                      frame_size: tuple[int, int] | None) -> None:
         """The network thread's work on the newest offer (skipped when its video has ended);
         an error is kept for the next frame to raise."""
@@ -401,11 +462,12 @@ class Harmonizer:
             self.models.fail(exc)
 
     def _fit(
-        self, generation: int, low_in: Tensor, low_mask: Tensor,
+        self, generation: int, low_in: Any, low_mask: Any,
         frame_size: tuple[int, int] | None = None,
     ) -> Tensor | FrameColourModel:
         """Runs the network for video ``generation`` (carrying its temporal state), fits the local
-        colour models, upsampled to ``frame_size`` when given, and offers them to ``models``."""
+        colour models, upsampled to ``frame_size`` when given, and offers them to ``models``.
+        ``low_in``, ``low_mask``: NumPy arrays (fitted in NumPy) or tensors (fitted in PyTorch)."""
         with self._network_lock:
             if generation > self._state_generation:  # a reset since the last run
                 self._state, self._state_generation = None, generation
@@ -418,7 +480,12 @@ class Harmonizer:
             if current:
                 self._state = state
             self.network_runs += 1
-        coeffs = fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
+        if isinstance(low_in, np.ndarray):
+            coeffs = fit_affine_array(low_in, low_out, self.radius, self.eps)
+        else:
+            from .guided_upsample import fit_affine
+
+            coeffs = fit_affine(low_in, low_out.to(low_in.device), self.radius, self.eps)
         model = coeffs if frame_size is None else FrameColourModel(coeffs, *frame_size)
         self.models.put(generation, model)
         return model
@@ -427,8 +494,12 @@ class Harmonizer:
         """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.
 
         ``images`` (N, 3, H, W) float in [0, 1], ``masks`` (N, 1, H, W) in [0, 1], H and W
-        multiples of 8. Returns (N, 3, H, W) float32 with the input's background.
+        multiples of 8. Returns (N, 3, H, W) float32 with the input's background. Needs PyTorch.
         """
+        import torch
+
+        from .network import check_size
+
         check_size(images.shape[2], images.shape[3])
         outs = [
             self.runner(images[i : i + 1], masks[i : i + 1], None, (1.0, 1.0))[0].to(images.device)
@@ -437,9 +508,7 @@ class Harmonizer:
         return torch.cat(outs).float()
 
 
-def _onnx_config(path: Path) -> PHNetConfig | None:
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    text = props.get("phnet.config")
+def _onnx_config(runner: OrtRunner) -> PHNetConfig | None:
+    """The network's config from the graph's metadata (written by ``phnet.export``)."""
+    text = runner.metadata.get("phnet.config")
     return PHNetConfig.from_json(text) if text else None

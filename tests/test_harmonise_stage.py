@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import phnet
+import phnet.bundled
 from phnet.colortransfer import ColorTransfer
 from vcam.config import HarmoniseConfig
 from vcam.harmonise_stage import HarmoniseError, HarmoniseStage
@@ -62,7 +63,7 @@ def test_the_real_repository_state_is_reported_honestly(frame):
     composite, mask = frame
     stage = HarmoniseStage(HarmoniseConfig())
     info = stage.info()
-    if phnet.harmonizer.MODELS_DIR.joinpath("phnet-lite.safetensors").is_file():
+    if phnet.bundled.models_dir().joinpath("phnet-lite.onnx").is_file():
         assert info["method"] == "phnet"
     else:
         assert info["method"] == "colortransfer" and "fallback" in info

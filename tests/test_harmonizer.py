@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import phnet
-from phnet.harmonizer import default_checkpoint, work_size
+from phnet.harmonizer import default_model, work_size
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,9 @@ def test_info_reports_what_runs(checkpoint):
 
 def test_no_bundled_model_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="phnet-lite.safetensors"):
-        default_checkpoint(torch.device("cpu"), tmp_path)
+        default_model("cpu", "torch", tmp_path)
+    with pytest.raises(FileNotFoundError, match="phnet-lite.onnx"):
+        default_model("cpu", "onnxruntime", tmp_path)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
@@ -264,6 +266,8 @@ def test_compiled_network_agrees_with_eager(checkpoint):
 def test_compile_needs_the_pytorch_backend(checkpoint):
     with pytest.raises(ValueError, match="PyTorch backend"):
         phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime", compile=True)
+    # The bundled model with compile=True: its checkpoint on PyTorch (compiled on first call).
+    assert phnet.Harmonizer.load(device="cpu", compile=True).info()["backend"] == "torch"
 
 
 @pytest.mark.parametrize("make", ["harmonizer", "colortransfer"])

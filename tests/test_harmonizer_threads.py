@@ -34,6 +34,16 @@ def checkpoint(tmp_path_factory):
     return phnet.save(model, tmp_path_factory.mktemp("ckpt") / "nano.safetensors")
 
 
+@pytest.fixture(scope="module")
+def onnx_graph(checkpoint):
+    """The same network as its streaming ONNX graph: the camera's ONNX Runtime path."""
+    from phnet.export import export_onnx
+
+    path = checkpoint.with_suffix(".onnx")
+    export_onnx(phnet.load(checkpoint), path)
+    return path
+
+
 def frame_and_mask(h=48, w=64, seed=0):
     rng = np.random.default_rng(seed)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -174,10 +184,12 @@ CALLS = ("frame", "reset", "close")
 @pytest.mark.parametrize("pair", list(itertools.combinations_with_replacement(CALLS, 2)),
                          ids="+".join)
 @pytest.mark.parametrize("network_thread", [True, False], ids=["thread", "in-path"])
-def test_stress_each_pair_of_calls_from_two_threads(checkpoint, pair, network_thread):
+@pytest.mark.parametrize("model", ["checkpoint", "onnx_graph"], ids=["torch", "onnxruntime"])
+def test_stress_each_pair_of_calls_from_two_threads(request, model, pair, network_thread):
     """Two threads hammer one harmoniser with a pair of calls (a few hundred calls, a few
     seconds); every frame call returns a picture with the background untouched, no call
-    raises, no call hangs."""
+    raises, no call hangs. On both backends."""
+    checkpoint = request.getfixturevalue(model)
     frame, mask = frame_and_mask()
     rounds, calls_per_round = 6, 12
     errors: list[BaseException] = []
@@ -205,6 +217,7 @@ def test_stress_each_pair_of_calls_from_two_threads(checkpoint, pair, network_th
     for r in range(rounds):
         h = phnet.Harmonizer.load(checkpoint, device="cpu", resolution=64,
                                   network_thread=network_thread, network_every=2)
+        assert h.info()["backend"] == ("onnxruntime" if model == "onnx_graph" else "torch")
         threads = [threading.Thread(target=drive, args=(kind, h, 10 * r + i), daemon=True)
                    for i, kind in enumerate(pair)]
         for t in threads:

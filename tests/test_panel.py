@@ -127,6 +127,10 @@ def test_status_text_is_honest_about_what_runs():
     text = describe_harmoniser(phnet)
     assert "PHNet lite" in text and "torch / cuda:0 (float16)" in text and "256 px" in text
     assert "strength 0.50" in text
+    ort = dict(phnet, backend="onnxruntime", device="cpu", dtype="float32",
+               fallback="ONNX Runtime could not initialise its CUDA execution provider")
+    assert "onnxruntime / cpu (float32)" in describe_harmoniser(ort)
+    assert "NOT on the GPU: ONNX Runtime could not" in describe_harmoniser(ort)
     assert "Effect off" in describe_harmoniser(phnet, effect=False)
     assert format_rates(None) == "starting…"
     snapshot = {"fps": {"processed": 29.96}, "latency": {"median_ms": 41.2}, "stages": {},

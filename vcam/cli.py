@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -537,6 +536,8 @@ def _describe_harmonisation(info: dict) -> str:
         text = (f"PHNet {info.get('config', '?')} on {info.get('backend', '?')} "
                 f"{info.get('device', '?')} {info.get('dtype', '')}".rstrip())
         text += f", {info.get('resolution', '?')} px, checkpoint {info.get('checkpoint', '?')}"
+        if info.get("fallback"):  # the GPU was asked for and did not start
+            text += f", NOT on the GPU: {info['fallback']}"
     elif method == "colortransfer":
         text = "colour transfer (Reinhard, masked, in Lab)"
     else:
@@ -708,34 +709,25 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import torch
-
-    import phnet
-    from phnet.harmonizer import default_checkpoint
+    from phnet.runners import torch_installed
     from vcam import bench
 
     notes: list[str] = []
-    model = args.model
+    # No --model: each row runs the bundled model in its backend's form (the ONNX graph on ONNX
+    # Runtime, the checkpoint on PyTorch).
+    model = args.model or ""
     background = background_from_arg(args.background) if args.background else None
     sizes = args.sizes or list(bench.SIZES)
     variants = args.variants or list(bench.VARIANTS)
     if args.paced_seconds < 0:
         raise UserError(f"--paced-seconds must be >= 0, got {args.paced_seconds:g}")
-    with tempfile.TemporaryDirectory(prefix="phnet-bench-") as tmp:
-        if model is None:
-            try:
-                model = str(default_checkpoint(torch.device("cpu")))
-            except FileNotFoundError:
-                # Speed does not depend on the weights' values: time an untrained network of
-                # the same architecture rather than nothing.
-                model = str(Path(tmp) / "phnet-lite-untrained.safetensors")
-                phnet.save(phnet.build("lite").eval(), model)
-                notes.append("PHNet row: no checkpoint is bundled, so these are the timings of "
-                             "a randomly initialised 'lite' network (untrained weights; speed "
-                             "does not depend on them, the pictures would be meaningless).")
-        rows = bench.run(sizes, variants, args.frames, model, background, args.paced_seconds,
-                         args.load, progress=lambda text: print("  " + text, file=sys.stderr,
-                                                                flush=True))
+    if not torch_installed():
+        variants = [v for v in variants if bench.VARIANTS[v][1].get("backend") != "torch"]
+        notes.append("PyTorch rows: skipped, PyTorch is not installed (the camera runs ONNX "
+                     "Runtime without it).")
+    rows = bench.run(sizes, variants, args.frames, model, background, args.paced_seconds,
+                     args.load, progress=lambda text: print("  " + text, file=sys.stderr,
+                                                            flush=True))
     print(bench.table(rows))
     if args.load:
         print()

@@ -188,7 +188,7 @@ def _build(config: HarmoniseConfig) -> _Active:
     """The harmoniser for ``config``; raises HarmoniseError naming the model on failure."""
     if config.mode == "off":
         return _Active(None)
-    # Imported here: PHNet pulls in torch, which the command line's --help does not need.
+    # Imported here: the command line's --help needs neither ONNX Runtime nor OpenCV's models.
     from phnet.colortransfer import ColorTransfer
 
     if config.mode == "colortransfer":
@@ -203,7 +203,10 @@ def _build(config: HarmoniseConfig) -> _Active:
         if config.network_thread == "auto" and config.network_every == 1:
             from phnet.runners import resolve_device
 
-            thread = resolve_device(config.device).type == "cpu"
+            # The network has its own thread where it runs on the CPU (asking PyTorch only
+            # when PyTorch was asked for: the ONNX Runtime path needs none).
+            backend = "torch" if config.backend == "torch" else "onnxruntime"
+            thread = resolve_device(config.device, backend).type == "cpu"
         harmoniser = load(
             path=config.model or None,
             device=config.device,

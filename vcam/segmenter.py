@@ -8,19 +8,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from phnet.bundled import model_path
 from vcam.closing import Closing
 from vcam.native import captured_stderr
 from vcam.config import SEGMENTATION_MODELS
 
 logger = logging.getLogger(__name__)
 
-_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-
-#: The bundled general model (256x256 input): ``models/`` sits beside the ``vcam`` package.
-DEFAULT_MODEL_PATH = _MODELS_DIR / "selfie_segmentation.tflite"
-
-#: The bundled landscape model of the same family (256x144 input, about half the work).
-LANDSCAPE_MODEL_PATH = _MODELS_DIR / "selfie_segmentation_landscape.tflite"
+try:
+    #: The bundled general model (256x256 input) and the landscape model of the same family
+    #: (256x144 input, about half the work): package data of ``phnet_camera_models`` (the
+    #: repository's ``models/``).
+    DEFAULT_MODEL_PATH: Path | None = model_path("selfie_segmentation.tflite")
+    LANDSCAPE_MODEL_PATH: Path | None = model_path("selfie_segmentation_landscape.tflite")
+    _NOT_BUNDLED = ""
+except FileNotFoundError as _exc:  # an install without its package data: said when it is used
+    DEFAULT_MODEL_PATH = LANDSCAPE_MODEL_PATH = None
+    _NOT_BUNDLED = str(_exc)
 
 #: ``model`` choices: ``auto`` picks by the frame's aspect.
 SEGMENTER_MODELS = SEGMENTATION_MODELS
@@ -122,6 +126,8 @@ class Segmenter(Closing):
             list(_MODEL_PATHS.values()) if model == "auto" else [_MODEL_PATHS[model]]
         )
         for path in paths:
+            if path is None:
+                raise FileNotFoundError(f"segmentation model not found: {_NOT_BUNDLED}")
             if not path.is_file():
                 raise FileNotFoundError(f"segmentation model not found: {path}")
 

@@ -8,7 +8,6 @@ here talks to the pipeline: the window forwards the configs.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import platform
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from phnet.bundled import models_dir as bundled_models_dir
 from vcam.config import (
     HARMONISE_BACKENDS,
     REFINE_METHODS,
@@ -51,12 +51,11 @@ MODEL_SUFFIXES = (".safetensors", ".onnx")
 
 
 def models_dir() -> Path | None:
-    """The repository's ``models/`` folder beside the ``phnet`` package, found without
-    importing it (that would load PyTorch on the GUI thread)."""
-    spec = importlib.util.find_spec("phnet")
-    if spec is None or not spec.origin:
+    """The bundled models' folder (package data, ``phnet.bundled``); None if not installed."""
+    try:
+        return bundled_models_dir()
+    except FileNotFoundError:
         return None
-    return Path(spec.origin).resolve().parent.parent / "models"
 
 
 def bundled_models() -> list[Path]:
