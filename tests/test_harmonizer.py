@@ -263,6 +263,7 @@ def test_compiled_network_agrees_with_eager(checkpoint):
         assert diff.max() <= 1
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # torch.compile's import
 def test_compile_needs_the_pytorch_backend(checkpoint):
     with pytest.raises(ValueError, match="PyTorch backend"):
         phnet.Harmonizer.load(checkpoint, device="cpu", backend="onnxruntime", compile=True)
