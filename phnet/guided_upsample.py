@@ -77,6 +77,19 @@ def _box(x: Tensor, radius: int) -> Tensor:
     return torch.stack(out)
 
 
+def _cofactors(a, b, c, d, e, f):
+    """Cofactors (``inv00, inv01, inv02, inv11, inv12, inv22``) and determinant of the symmetric
+    3x3 matrices ``[[a, d, e], [d, b, f], [e, f, c]]``, elementwise over arrays or tensors: the
+    inverse is the cofactors over the determinant."""
+    inv00 = b * c - f * f
+    inv01 = e * f - d * c
+    inv02 = d * f - b * e
+    inv11 = a * c - e * e
+    inv12 = d * e - a * f
+    inv22 = a * b - d * d
+    return inv00, inv01, inv02, inv11, inv12, inv22, a * inv00 + d * inv01 + e * inv02
+
+
 def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e-3) -> Tensor:
     """Fits a local affine colour model ``low_out ~ A @ low_in + b`` around every pixel.
 
@@ -116,13 +129,7 @@ def fit_affine(low_in: Tensor, low_out: Tensor, radius: int = 2, eps: float = 1e
     a, b, c, d, e, f = (  # cov(in, in) + eps I = [[a, d, e], [d, b, f], [e, f, c]]
         exx[:, k] - mx[:, i] * mx[:, j] + (eps if i == j else 0.0) for k, (i, j) in enumerate(_SYM)
     )
-    inv00 = b * c - f * f
-    inv01 = e * f - d * c
-    inv02 = d * f - b * e
-    inv11 = a * c - e * e
-    inv12 = d * e - a * f
-    inv22 = a * b - d * d
-    det = a * inv00 + d * inv01 + e * inv02
+    inv00, inv01, inv02, inv11, inv12, inv22, det = _cofactors(a, b, c, d, e, f)
     inv = torch.stack([inv00, inv01, inv02, inv01, inv11, inv12, inv02, inv12, inv22], dim=1)
     n, _, h, w = x.shape
     inv = (inv / det.unsqueeze(1)).view(n, 3, 3, h, w)
@@ -196,13 +203,7 @@ def fit_affine_array(low_in: np.ndarray, low_out: np.ndarray, radius: int = 2,
         exx[k] - mx[i] * mx[j] + (np.float32(eps) if i == j else np.float32(0.0))
         for k, (i, j) in enumerate(_SYM)
     )
-    inv00 = b * c - f * f
-    inv01 = e * f - d * c
-    inv02 = d * f - b * e
-    inv11 = a * c - e * e
-    inv12 = d * e - a * f
-    inv22 = a * b - d * d
-    det = a * inv00 + d * inv01 + e * inv02
+    inv00, inv01, inv02, inv11, inv12, inv22, det = _cofactors(a, b, c, d, e, f)
     inv = [[inv00 / det, inv01 / det, inv02 / det],
            [inv01 / det, inv11 / det, inv12 / det],
            [inv02 / det, inv12 / det, inv22 / det]]
