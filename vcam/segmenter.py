@@ -31,11 +31,11 @@ SEGMENTER_MODELS = SEGMENTATION_MODELS
 
 _MODEL_PATHS = {"general": DEFAULT_MODEL_PATH, "landscape": LANDSCAPE_MODEL_PATH}
 
-#: ``auto`` gives frames at least this much wider than tall to the landscape model. 4:3 sits
-#: exactly between the two models' shapes (1:1 and 16:9, by the ratio of aspects); it goes to
-#: the landscape model, which costs half as much and whose edges look the same there
-#: (docs/PERFORMANCE.md, "Edges").
-LANDSCAPE_MIN_ASPECT = 4.0 / 3.0 - 0.01
+#: ``auto`` gives frames wider than 3:2 (16:9, 16:10) to the landscape model, which costs half
+#: as much. 4:3 stays with the general model: there the landscape model's edges look the same
+#: but it fades an object the person holds (the demo's helmet, docs/edges-helmet-640x480.jpg),
+#: and quality comes before the 3.5 ms it saves (docs/PERFORMANCE.md, "Edges").
+LANDSCAPE_MIN_ASPECT = 1.5
 
 #: The frame is scaled so that its long side is at most this many pixels before MediaPipe sees
 #: it: the models' input width, so MediaPipe's own resize (and the mask it returns) is small.
@@ -43,7 +43,7 @@ INPUT_LONG_SIDE = 256
 
 
 def model_for_aspect(width: int, height: int) -> str:
-    """``landscape`` for frames at least 4:3 wide, else ``general``."""
+    """``landscape`` for frames at least 3:2 wide (16:9, 16:10), else ``general``."""
     return "landscape" if width >= LANDSCAPE_MIN_ASPECT * height else "general"
 
 
