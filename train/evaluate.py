@@ -449,7 +449,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     if args.tensor_path and size % 8:
         p.error(f"--tensor-path needs --size a multiple of 8, got {size}")
     try:
-        methods = _frame_methods(names, args)
+        methods = _methods(names, args)
         from .datasets import build_dataset
 
         data_cfg = _data_config(args, size)
@@ -519,7 +519,10 @@ def _fit(img: np.ndarray, msk: np.ndarray, long_side: int) -> tuple[np.ndarray, 
             np.clip(cv2.resize(msk, size, interpolation=interp), 0.0, 1.0))
 
 
-def _temporal_methods(names: list[str], args, momenta: list[float]) -> dict[str, object]:
+def _methods(names: list[str], args, momenta: Sequence[float] = (1.0,),
+             tag_momentum: bool = False) -> dict[str, object]:
+    """The methods of ``names``, one per momentum for colour transfer and PHNet; colour
+    transfer's label carries its momentum with ``tag_momentum`` (the temporal reports)."""
     from phnet.colortransfer import ColorTransfer
 
     methods: dict[str, object] = {}
@@ -528,9 +531,10 @@ def _temporal_methods(names: list[str], args, momenta: list[float]) -> dict[str,
             methods["composite"] = Composite()
         elif name == "colortransfer":
             for mo in momenta:
-                methods[f"colortransfer m={mo:g}"] = ColorTransfer(momentum=mo)
+                label = f"colortransfer m={mo:g}" if tag_momentum else "colortransfer"
+                methods[label] = ColorTransfer(momentum=mo)
         else:
-            methods.update(_load_phnets(args, momenta))
+            methods.update(_load_phnets(args, list(momenta)))
     return methods
 
 
@@ -540,7 +544,7 @@ def _temporal_reports(args, names: list[str], metric: MetricConfig, scen: list[s
     momenta = [1.0] if args.smooth_momentum == 1.0 else [1.0, args.smooth_momentum]
     reports, data = [], {}
     for sc in scen:
-        methods = _temporal_methods(names, args, momenta)
+        methods = _methods(names, args, momenta, tag_momentum=True)
         vcfg = VideoConfig(frames=args.frames, seed=args.seed, **SCENARIOS[sc])
         videos = (
             make_video(img, msk, dataclasses.replace(vcfg, seed=args.seed + i), name=n)
@@ -575,20 +579,6 @@ def _temporal(p: argparse.ArgumentParser, args, names: list[str], metric: Metric
     return 0
 
 
-def _frame_methods(names: list[str], args) -> dict[str, object]:
-    from phnet.colortransfer import ColorTransfer
-
-    methods: dict[str, object] = {}
-    for name in names:
-        if name == "composite":
-            methods["composite"] = Composite()
-        elif name == "colortransfer":
-            methods["colortransfer"] = ColorTransfer(momentum=1.0)
-        else:
-            methods.update(_load_phnets(args, [1.0]))
-    return methods
-
-
 def _people(p: argparse.ArgumentParser, args, names: list[str], metric: MetricConfig) -> int:
     """``--people``: recolour, identity, new backgrounds and temporal on the corpus's people."""
     from . import people_eval as pe
@@ -602,7 +592,7 @@ def _people(p: argparse.ArgumentParser, args, names: list[str], metric: MetricCo
     scen = _scenarios(p, args)
     root, split = args.data_root, args.split
     try:
-        methods = _frame_methods(names, args)
+        methods = _methods(names, args)
         sections, data = [], {}
         for what, mix, samples in (("recolour", "people:1", args.samples), ("identity", "identity:1", 1)):
             ds = build_dataset(pe.people_data_config(root, mix, size, samples, args.data_seed or 0), split)

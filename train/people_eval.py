@@ -187,12 +187,12 @@ def new_background_shifts(harmonisers: dict[str, object], people: list[PersonSti
     method, output)`` sees every output (for a picture grid)."""
     if not people:
         raise ValueError("no people to evaluate (is the corpus's people split empty?)")
+    skins = [_skin_region(p) for p in people]
     res = ShiftResult(backgrounds=list(backgrounds), n_people=len(people),
-                      n_faces=sum(1 for p in people if _skin_region(p) is not None))
+                      n_faces=sum(1 for skin in skins if skin is not None))
     acc: dict[tuple[str, str, str], list] = {}
-    for person in people:
+    for person, skin in zip(people, skins):
         body = person.alpha >= CORE_ALPHA
-        skin = _skin_region(person)
         for bg_name, bg in backgrounds.items():
             comp = composite_over(person, bg)
             for label, h in harmonisers.items():
