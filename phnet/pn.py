@@ -24,9 +24,10 @@ background)`` pair. The pair exists because the two play different parts: the ba
 statistics describe the scene's light, which should be steady (smooth them), while the
 foreground's describe how the person looks in *this* frame, which the normalisation must
 cancel (smoothing them lets frame-to-frame exposure jitter through: measured with colour
-transfer on a jittery synthetic video, flicker 22 unsmoothed vs 89 smoothed at ``a = 0.2``). Entries invalid in this frame keep ``s_prev`` in the state but
-never take part in this frame's normalisation, so ``a = 1`` reproduces the stateless forward
-exactly. The foreground enters Eq. 5-10 only through its global statistics, so only those are
+transfer on a jittery synthetic video, flicker 22 unsmoothed vs 89 smoothed at ``a = 0.2``).
+Entries invalid in this frame never take part in this frame's normalisation and are marked
+invalid in the state, so ``a = 1`` reproduces the stateless forward exactly and a patch that is
+uncovered again starts fresh from its own statistics instead of blending in values of any age. The foreground enters Eq. 5-10 only through its global statistics, so only those are
 kept for it.
 """
 from __future__ import annotations
@@ -52,27 +53,38 @@ class StatsState(NamedTuple):
     valid: Tensor
 
 
-def slot_momentum(momentum: Tensor | float | tuple[float, float], slots: int, device) -> Tensor:
+def slot_momentum(
+    momentum: Tensor | float | tuple[float, float], slots: int, device, fg_tail: int = 0
+) -> Tensor:
     """Per-slot EMA weights ``(slots,)`` from one weight for all, or a ``(foreground, background)``
-    pair (shape ``(2,)``): slot 0 takes the first, the background slots the second."""
+    pair (shape ``(2,)``): slot 0 and the last ``fg_tail`` slots (foreground patches, the PFE's
+    layout) take the first, the background slots the second."""
     if not isinstance(momentum, Tensor):
         momentum = torch.tensor(momentum, dtype=torch.float32, device=device)
     a = momentum.to(torch.float32).reshape(-1)
     if a.numel() == 1:
         return a.expand(slots)
-    return torch.cat([a[0:1], a[1:2].expand(slots - 1)])
+    parts = [a[0:1], a[1:2].expand(slots - 1 - fg_tail)]
+    if fg_tail:
+        parts.append(a[0:1].expand(fg_tail))
+    return torch.cat(parts)
 
 
 def smooth_stats(
-    now: StatsState, prev: StatsState | None, momentum: Tensor | float | tuple[float, float]
+    now: StatsState,
+    prev: StatsState | None,
+    momentum: Tensor | float | tuple[float, float],
+    fg_tail: int = 0,
 ) -> StatsState:
-    """EMA of statistics: valid entries blend with a valid previous value, invalid ones keep it.
+    """EMA of statistics: an entry valid now and before blends, one valid only now starts fresh,
+    one invalid now keeps its old value but is marked invalid (so it starts fresh when it
+    returns).
 
     ``momentum``: the weight ``a`` of this frame's statistics, one value for all, or a
-    ``(foreground, background)`` pair."""
+    ``(foreground, background)`` pair; ``fg_tail``: see :func:`slot_momentum`."""
     if prev is None:
         return now
-    a = slot_momentum(momentum, now.valid.shape[1], now.mean.device)  # (S,)
+    a = slot_momentum(momentum, now.valid.shape[1], now.mean.device, fg_tail)  # (S,)
     v_now = (now.valid > 0.5).unsqueeze(1)
     v_prev = (prev.valid > 0.5).unsqueeze(1)
     both = v_now & v_prev
@@ -81,8 +93,7 @@ def smooth_stats(
         mixed = (1.0 - a) * old + a * cur
         return torch.where(both, mixed, torch.where(v_now, cur, old))
 
-    valid = torch.maximum(now.valid, prev.valid)
-    return StatsState(blend(now.mean, prev.mean), blend(now.std, prev.std), valid)
+    return StatsState(blend(now.mean, prev.mean), blend(now.std, prev.std), now.valid)
 
 
 def _masked_softmax(logits: Tensor, valid: Tensor) -> Tensor:

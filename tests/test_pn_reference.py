@@ -11,8 +11,8 @@ Written from the paper and the documented choices of ``phnet/pn.py`` / ``phnet/s
   global background statistics replace the local ones;
 - state: slot 0 foreground (global), slot 1 background (global), slots 2.. background patches;
   ``s = (1 - a) prev + a now`` where valid in both, ``now`` where valid only now, ``prev`` where
-  invalid now; validity of the state is the union; this frame's normalisation uses the smoothed
-  values of the entries valid *now* only.
+  invalid now; validity of the state is this frame's (an entry invalid now starts fresh when it
+  returns); this frame's normalisation uses the smoothed values of the entries valid *now* only.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def ref_smooth(now, prev, a: float):
                     mean[b, ch, k], std[b, ch, k] = nm[b, ch, k], ns[b, ch, k]
                 else:
                     mean[b, ch, k], std[b, ch, k] = pm[b, ch, k], ps[b, ch, k]
-    return mean, std, nv | pv
+    return mean, std, nv.copy()
 
 
 def ref_softmax_valid(logits: np.ndarray, idx: list[int]) -> dict[int, float]:
@@ -383,6 +383,22 @@ def test_smooth_stats_rule(a):
     assert smooth_stats(now, None, 0.3) is now
 
 
+def test_an_entry_uncovered_again_starts_fresh():
+    """A background patch hidden for a frame (the person's hand over it) re-enters with its own
+    statistics, not blended with values from before it was hidden, however old."""
+    gen = torch.Generator().manual_seed(5)
+    old = random_state(1, 2, 4, gen)
+    old = StatsState(old.mean, old.std, torch.ones(1, 4))
+    hidden = StatsState(torch.zeros(1, 2, 4), torch.ones(1, 2, 4), torch.tensor([[1.0, 1.0, 0.0, 1.0]]))
+    back = random_state(1, 2, 4, gen)
+    back = StatsState(back.mean, back.std, torch.ones(1, 4))
+    s1 = smooth_stats(hidden, old, 0.2)
+    assert s1.valid[0, 2] == 0 and torch.equal(s1.mean[0, :, 2], old.mean[0, :, 2])
+    s2 = smooth_stats(back, s1, 0.2)
+    assert torch.equal(s2.mean[0, :, 2], back.mean[0, :, 2])  # fresh
+    assert torch.allclose(s2.mean[0, :, 0], 0.8 * s1.mean[0, :, 0] + 0.2 * back.mean[0, :, 0])
+
+
 @pytest.mark.parametrize("learn_all", [True, False])
 @pytest.mark.parametrize("kind", ["soft", "binary", "one_bg_patch", "mixed"])
 def test_momentum_one_equals_stateless(learn_all, kind):
@@ -399,7 +415,7 @@ def test_momentum_one_equals_stateless(learn_all, kind):
         vn = (now.valid > 0.5).unsqueeze(1).expand_as(now.mean)
         assert torch.equal(st.mean[vn], now.mean[vn]) and torch.equal(st.std[vn], now.std[vn])
         assert torch.equal(st.mean[~vn], prev.mean[~vn]) and torch.equal(st.std[~vn], prev.std[~vn])
-        assert torch.equal(st.valid, torch.maximum(now.valid, prev.valid))
+        assert torch.equal(st.valid, now.valid)
 
 
 @pytest.mark.parametrize("a", [0.2, 0.7])
