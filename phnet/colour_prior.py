@@ -81,8 +81,10 @@ class ColourPrior(nn.Module):
         return StatsState(mean, std, valid)
 
     def forward(
-        self, image: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float
+        self, image: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float,
+        gate: Tensor | None = None,
     ) -> tuple[Tensor, StatsState]:
+        """``gate``: ``(N, 1)`` in [0, 1] scaling the strength per image, or None (1)."""
         lab = rgb_to_lab(image.float())
         m = mask.float()
         now = self.measure(lab, m)
@@ -93,6 +95,8 @@ class ColourPrior(nn.Module):
         ratio = (sd_b / sd_f.clamp_min(STD_EPS)).clamp(*RATIO_RANGE)
         moved = (lab - mu_f) * ratio + mu_b
         s = self.strength.view(1, 3, 1, 1)
+        if gate is not None:
+            s = s * gate.to(s.dtype).view(-1, 1, 1, 1)
         out = lab_to_rgb(lab + s * (moved - lab))
         out = torch.where(ok, image.float() + m * (out - image.float()), image.float())
         return out.to(image.dtype), state

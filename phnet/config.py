@@ -21,6 +21,17 @@ class PHNetConfig:
     network (``residual=False``) predicts the image itself through a sigmoid.
     ``colour_prior``: also ours, needs ``residual``: the change is added to the logits of a
     colour transfer of the input at a learned strength (``phnet.colour_prior``) instead.
+    ``prior_gate``: with ``colour_prior``, the strength is multiplied by a gate in (0, 1) that
+    the network predicts per image from its bottleneck, starting closed (the identity).
+
+    ``pn_placement``: where the PN blocks of ``pn_layers`` sit. ``"figure"`` (the paper's Fig. 3
+    and the authors' code): on the encoder's skip features that enter the layer, before its
+    ConvT, so the output is never normalised to the background. ``"text"`` (paper §4.3's
+    wording): after the ConvT, so D6's PN normalises the output logits; kept for the ablation.
+    ``pfe_input``: ``"image"`` (Fig. 3): a patch-by-patch local-to-local plus a global colour
+    transfer of the composite image, pooled per patch into q2; ``"features"``: our earlier
+    reading, PN on the bottleneck features, averaged. Checkpoints saved before these two fields
+    existed load as ``"text"`` / ``"features"``, the form they were trained in.
     """
 
     name: str = "paper"
@@ -34,6 +45,9 @@ class PHNetConfig:
     work_resolution: int = 512
     residual: bool = False
     colour_prior: bool = False
+    prior_gate: bool = False
+    pn_placement: str = "figure"
+    pfe_input: str = "image"
 
     def __post_init__(self) -> None:
         if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
@@ -46,11 +60,18 @@ class PHNetConfig:
             raise ValueError(f"pn_layers must lie in 1..6, got {self.pn_layers!r}")
         if any(g < 1 for g in self.pn_grids) or self.pfe_grid < 1:
             raise ValueError(f"grids must be >= 1, got {self.pn_grids!r} and {self.pfe_grid}")
-        if self.residual and 6 in self.pn_layers:
+        if self.pn_placement not in ("figure", "text"):
+            raise ValueError(f"pn_placement must be 'figure' or 'text', got {self.pn_placement!r}")
+        if self.pfe_input not in ("image", "features"):
+            raise ValueError(f"pfe_input must be 'image' or 'features', got {self.pfe_input!r}")
+        if self.residual and self.pn_placement == "text" and 6 in self.pn_layers:
             raise ValueError(
-                "residual=True needs D6 without a PN block (PN would tie the foreground's "
-                "correction to the background's, which is zero); drop 6 from pn_layers"
+                "residual=True with pn_placement='text' needs D6 without a PN block (PN would "
+                "tie the foreground's correction to the background's, which is zero); drop 6 "
+                "from pn_layers"
             )
+        if self.prior_gate and not self.colour_prior:
+            raise ValueError("prior_gate=True needs colour_prior=True (it gates the prior)")
         if self.colour_prior and not self.residual:
             raise ValueError("colour_prior=True needs residual=True (the prior is where D6 starts)")
         if self.work_resolution < 8 or self.work_resolution % 8:
@@ -80,18 +101,21 @@ class PHNetConfig:
         for key in ("channels", "pn_layers", "pn_grids"):
             if key in data:
                 data[key] = tuple(data[key])
+        # Saved before the placement choices existed: the form those weights were trained in.
+        data.setdefault("pn_placement", "text")
+        data.setdefault("pfe_input", "features")
         return cls(**data)
 
 
 CONFIGS: dict[str, PHNetConfig] = {
-    # The published setup: D4, D5, D6 + PFE, 39.9 M parameters (paper §5.2).
+    # The published setup as Fig. 3 draws it: PN on the skips of D4, D5, D6 + PFE on the
+    # composite image, ~39.9 M parameters (paper §5.2).
     "paper": PHNetConfig(),
-    # A quarter of the widths (~1/16 of the multiply-adds) for CPU real time; PN at D4 and D5 and
-    # a residual D6 on a colour-transfer prior (our changes: a small network trained on a CPU
-    # budget learns a correction far more easily than the whole image; see models/README.md).
+    # The same form at a quarter of the widths (~1/16 of the multiply-adds) for CPU real time,
+    # with a residual D6 (ours: an untrained network returns the composite, so a person who
+    # needs no correction starts untouched; see models/README.md).
     "lite": PHNetConfig(
-        name="lite", channels=(8, 16, 32, 64, 128, 256), pn_layers=(4, 5), pn_grids=(3, 4),
-        residual=True, colour_prior=True, work_resolution=256,
+        name="lite", channels=(8, 16, 32, 64, 128, 256), residual=True, work_resolution=256,
     ),
     # Narrower still, for slow laptops and for tests.
     "nano": PHNetConfig(name="nano", channels=(8, 12, 16, 24, 48, 96), work_resolution=256),

@@ -5,10 +5,17 @@ Layout (REFERENCE.md): encoder blocks Conv -> InstanceNorm (no affine) -> ReLU w
 strides alternating 4/2 and 3/1 (resolutions H/2, H/2, H/4, H/4, H/8, H/8); before every
 decoder layer the decoder input is concatenated with the encoder output of the same size and
 mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed convolutions
-mirroring the encoder, followed by BatchNorm or PN, then LeakyReLU (sigmoid after the last).
+mirroring the encoder, then BatchNorm (none after the last) and LeakyReLU (sigmoid after the
+last). The PN layers (D4-D6 by default) follow ``config.pn_placement``: ``"figure"`` (Fig. 3,
+the authors' code) normalises the encoder skip feature entering the layer before it is
+concatenated (the ConvT keeps its BatchNorm: see ``DecoderLayer``); ``"text"`` (§4.3's wording) puts PN after the
+ConvT instead. The PFE runs on the composite image (``pfe_input="image"``, Fig. 3) or on the
+bottleneck features (``"features"``, for the ablation), see ``phnet.pfe``.
+
 With ``config.residual`` (our addition) D6 instead predicts a zero-initialised change of the
 input's logits: ``raw = sigmoid(logit(image) + D6)``; with ``config.colour_prior`` too, of the
-logits of a learned-strength colour transfer of the input (``phnet.colour_prior``).
+logits of a learned-strength colour transfer of the input (``phnet.colour_prior``), gated per
+image with ``config.prior_gate``.
 The output keeps the composite's background: ``image = raw * mask + composite * (1 - mask)``.
 """
 from __future__ import annotations
@@ -21,7 +28,7 @@ from torch import Tensor, nn
 
 from .colour_prior import ColourPrior
 from .config import PHNetConfig, get_config
-from .pfe import PatchFeatureExtractor, SqueezeExcite
+from .pfe import ImagePFE, PatchFeatureExtractor, SqueezeExcite
 from .pn import PatchNorm, StatsState
 
 PHNetState = dict[str, StatsState]
@@ -29,6 +36,9 @@ PHNetState = dict[str, StatsState]
 
 _KERNELS = (4, 3, 4, 3, 4, 3)  # encoder; stride 2 where the kernel is 4
 _DECODER_SCALE = (8, 4, 4, 2, 2, 1)  # output stride of decoder layers 1..6
+_ENCODER_SCALE = (2, 2, 4, 4, 8, 8)  # output stride of encoder blocks 1..6
+PRIOR_GATE_BIAS = -6.0
+"""Initial logit of the prior's gate: sigmoid(-6) = 0.0025, the prior closed (the identity)."""
 
 
 class PHNetOutput(NamedTuple):
@@ -65,22 +75,43 @@ def _exporting() -> bool:
 
 
 class DecoderLayer(nn.Module):
-    """Transposed conv, then BatchNorm or a PN block, then LeakyReLU (sigmoid if ``last``)."""
+    """Transposed conv, then BatchNorm or a PN block, then LeakyReLU (sigmoid if ``last``).
+
+    With ``placement="figure"`` and a ``grid``, the PN block is ``skip_norm`` instead: it
+    normalises the encoder skip feature (``skip_channels`` wide) before the skip merge, see
+    :meth:`normalise_skip`, and nothing normalises the ConvT's output."""
 
     def __init__(
         self, cin: int, cout: int, kernel: int, grid: int | None, last: bool, slope: float,
-        residual: bool = False,
+        residual: bool = False, placement: str = "text", skip_channels: int = 0,
     ):
         super().__init__()
         stride = 2 if kernel == 4 else 1
         self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=1)
-        self.norm: nn.Module = PatchNorm(cout, grid) if grid else nn.BatchNorm2d(cout)
+        self.skip_norm: PatchNorm | None = None
+        if grid and placement == "figure":
+            # The authors' code has no norm after these ConvTs; trained with Lion on a CPU
+            # budget, D4-D5's activations then grew tenfold in 200 steps and silenced D6's skip
+            # ReLU for good (measured, models/README.md). BatchNorm, as D1-D3 have, holds them.
+            self.skip_norm = PatchNorm(skip_channels, grid)
+            self.norm: nn.Module = nn.Identity() if last else nn.BatchNorm2d(cout)
+        else:
+            self.norm = PatchNorm(cout, grid) if grid else nn.BatchNorm2d(cout)
         self.act: nn.Module = nn.Sigmoid() if last else nn.LeakyReLU(slope)
         if last and residual:
             # A logit change: no normalisation, no activation here, zero at initialisation.
             self.norm, self.act = nn.Identity(), nn.Identity()
             nn.init.zeros_(self.conv.weight)
             nn.init.zeros_(self.conv.bias)
+
+    def normalise_skip(
+        self, skip: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float
+    ) -> tuple[Tensor, StatsState | None]:
+        """The skip feature with its foreground moved towards its background (figure
+        placement), or unchanged with no state (text placement / no PN here)."""
+        if self.skip_norm is None:
+            return skip, None
+        return self.skip_norm(skip, mask, prev, momentum)
 
     def forward(
         self, x: Tensor, mask: Tensor, prev: StatsState | None, momentum: Tensor | float
@@ -122,11 +153,19 @@ class PHNet(nn.Module):
                 )
             )
         self.se = SqueezeExcite(ch[-1], config.se_reduction)
-        self.pfe = PatchFeatureExtractor(ch[-1], config.pfe_grid) if config.pfe else None
+        self.pfe: nn.Module | None = None
+        if config.pfe:
+            pfe_cls = ImagePFE if config.pfe_input == "image" else PatchFeatureExtractor
+            self.pfe = pfe_cls(ch[-1], config.pfe_grid)
         self.pfe_enabled = config.pfe
         """Runtime switch: training stage 1 runs without the PFE (paper §5.1)."""
 
         self.prior = ColourPrior() if config.colour_prior else None
+        self.prior_gate: nn.Linear | None = None
+        if config.prior_gate:
+            self.prior_gate = nn.Linear(ch[-1], 1)
+            nn.init.zeros_(self.prior_gate.weight)
+            nn.init.constant_(self.prior_gate.bias, PRIOR_GATE_BIAS)
         self.skips = nn.ModuleList()
         self.decoder = nn.ModuleList()
         outs = tuple(reversed(ins))  # C5, C4, ..., C1, 3
@@ -138,7 +177,7 @@ class PHNet(nn.Module):
             self.decoder.append(
                 DecoderLayer(
                     c, outs[k - 1], _KERNELS[6 - k], config.grid_of(k), k == 6,
-                    config.leaky_slope, config.residual,
+                    config.leaky_slope, config.residual, config.pn_placement, ch[6 - k],
                 )
             )
 
@@ -147,11 +186,14 @@ class PHNet(nn.Module):
         spec = {}
         if self.prior is not None:
             spec["prior"] = (3, 2)
-        if self.pfe is not None and self.pfe_enabled:
+        if isinstance(self.pfe, ImagePFE) and self.pfe_enabled:
+            spec["pfe"] = (3, self.pfe.slots)
+        elif self.pfe is not None and self.pfe_enabled:
             spec["pfe"] = (self.pfe.norm.channels, 2 + self.pfe.norm.grid**2)
         for k, layer in enumerate(self.decoder, start=1):
-            if isinstance(layer.norm, PatchNorm):
-                spec[f"d{k}"] = (layer.norm.channels, 2 + layer.norm.grid**2)
+            norm = layer.skip_norm if layer.skip_norm is not None else layer.norm
+            if isinstance(norm, PatchNorm):
+                spec[f"d{k}"] = (norm.channels, 2 + norm.grid**2)
         return spec
 
     def empty_state(self, batch: int = 1, device: torch.device | str = "cpu") -> PHNetState:
@@ -183,7 +225,7 @@ class PHNet(nn.Module):
             check_size(image.shape[2], image.shape[3])
         state = state or {}
         mask = mask.to(image.dtype)
-        masks = {s: mask if s == 1 else F.avg_pool2d(mask, s) for s in set(_DECODER_SCALE)}
+        masks = {s: mask if s == 1 else F.avg_pool2d(mask, s) for s in (1, 2, 4, 8)}
 
         feats = []
         x = image
@@ -193,18 +235,26 @@ class PHNet(nn.Module):
 
         new_state: PHNetState = {}
         q2 = None
-        if self.pfe is not None and self.pfe_enabled:
+        if isinstance(self.pfe, ImagePFE) and self.pfe_enabled:
+            q2, new_state["pfe"] = self.pfe(image, mask, state.get("pfe"), momentum)
+        elif self.pfe is not None and self.pfe_enabled:
             q2, new_state["pfe"] = self.pfe(feats[-1], masks[8], state.get("pfe"), momentum)
         x = self.se(feats[-1], q2)
+        gate = None
+        if self.prior_gate is not None:
+            gate = torch.sigmoid(self.prior_gate(x.float().mean(dim=(2, 3))))  # (N, 1)
 
         for k, (skip, layer) in enumerate(zip(self.skips, self.decoder), start=1):
-            x = skip(torch.cat([x, feats[6 - k]], dim=1))
-            x, s = layer(x, masks[_DECODER_SCALE[k - 1]], state.get(f"d{k}"), momentum)
-            if s is not None:
-                new_state[f"d{k}"] = s
+            f, s = layer.normalise_skip(
+                feats[6 - k], masks[_ENCODER_SCALE[6 - k]], state.get(f"d{k}"), momentum
+            )
+            x = skip(torch.cat([x, f], dim=1))
+            x, s2 = layer(x, masks[_DECODER_SCALE[k - 1]], state.get(f"d{k}"), momentum)
+            if s is not None or s2 is not None:
+                new_state[f"d{k}"] = s if s is not None else s2
 
         if self.prior is not None:
-            base, new_state["prior"] = self.prior(image, mask, state.get("prior"), momentum)
+            base, new_state["prior"] = self.prior(image, mask, state.get("prior"), momentum, gate)
             raw = torch.sigmoid(_logit(base) + x)
         elif self.config.residual:
             raw = torch.sigmoid(_logit(image) + x)

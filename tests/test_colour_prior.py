@@ -25,12 +25,12 @@ def test_lab_matches_opencv_and_round_trips():
     assert (lab_to_rgb(rgb_to_lab(x)) - x).abs().max() < 1e-4
 
 
-def test_untrained_lite_starts_at_a_half_strength_colour_transfer():
-    """Before training, the lite network's output is its prior: the foreground's Lab mean moved
+def test_an_untrained_prior_starts_at_a_half_strength_colour_transfer():
+    """Before training, a lite network with the (ungated) prior outputs it: the foreground's Lab mean moved
     half-way to the background's (Reinhard's transfer at strength 0.5), background untouched."""
     image, mask = two_tone()
     with torch.no_grad():
-        out = phnet.build("lite").eval()(image, mask)
+        out = phnet.build("lite", colour_prior=True).eval()(image, mask)
     fg, bg = mask[0, 0] > 0.5, mask[0, 0] < 0.5
     before, after = rgb_to_lab(image)[0], rgb_to_lab(out.image)[0]
     mean_fg0, mean_bg = before[:, fg].mean(1), before[:, bg].mean(1)
