@@ -118,3 +118,16 @@ def test_person_crop_keeps_the_head():
         top, left, side = person_crop(mask, rng)
         assert 0 <= top <= 60 < top + side <= 200
         assert 0 <= left and left + side <= 100
+
+
+def test_soft_masks_keep_the_matte_as_the_camera_sees_it(corpus):
+    binary = build_dataset(DataConfig(kind="corpus", root=str(corpus), mix="people:1", size=64,
+                                      samples_per_image=2), "train")[0]["mask"]
+    soft = build_dataset(DataConfig(kind="corpus", root=str(corpus), mix="people:1", size=64,
+                                    samples_per_image=2, soft_masks=True), "train")[0]["mask"]
+    assert set(binary.unique().tolist()) <= {0.0, 1.0}
+    assert soft.min() >= 0 and soft.max() <= 1
+    assert ((soft > 0) & (soft < 1)).any()  # the matte's edge stays soft
+    assert torch.equal(soft > 0.5, binary > 0.5)
+    with pytest.raises(TypeError, match="soft_masks"):
+        DataConfig(kind="corpus", root="x", soft_masks="yes")

@@ -121,3 +121,54 @@ def test_torchrun_two_processes_on_gloo(photos, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "ddp" / "best.safetensors").is_file()
     assert len(read_losses(tmp_path / "ddp")) == 3 * 2  # three stages, two steps each
+
+
+def test_selection_on_chosen_subsets_uses_their_fmse():
+    from train.trainer import selection_fmse
+
+    summary = {"subsets": {
+        "people": {"fmse": 100.0, "n_fg": 3},
+        "identity": {"fmse": 20.0, "n_fg": 1},
+        "silhouettes": {"fmse": 1e6, "n_fg": 5},
+    }}
+    assert selection_fmse(summary, "people,identity") == pytest.approx(80.0)
+    assert selection_fmse(summary, "") is None
+    assert selection_fmse(summary, "objects") is None
+
+
+def test_best_checkpoint_follows_select_on(photos, tmp_path):
+    import csv
+
+    cfg = with_stages(tiny(photos, **{"run.select_on": "'synthetic'"}), (2, 0))
+    Trainer(cfg, tmp_path / "run").fit()
+    rows = list(csv.DictReader((tmp_path / "run" / "val.csv").open()))
+    scores = [float(r["select_fmse"]) for r in rows]
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "run" / "best.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    assert int(meta["step"]) == int(rows[scores.index(min(scores))]["step"])
+    assert float(meta["val_select_fmse"]) == pytest.approx(min(scores), rel=1e-3)
+
+
+def test_model_fields_override_the_named_config(tmp_path):
+    cfg = load_config(None, ["model.name='nano'", "model.pn_placement='text'", "model.residual=false",
+                             "model.pfe=false"])
+    assert cfg.model.overrides() == {"pn_placement": "text", "residual": False, "pfe": False}
+    with pytest.raises(ValueError, match="pn_placement"):
+        load_config(None, ["model.pn_placement='sideways'"])
+
+
+def test_ablation_rows_differ_only_in_what_they_name():
+    from train.ablation import ROWS, row_config
+
+    base = row_config("figure", "corpus", 200)
+    assert base.run.steps_per_epoch * sum(s.epochs for s in base.stages) == 200
+    for row in ROWS:
+        cfg = row_config(row, "corpus", 200)
+        diff = {k for k in ("model", "data") if getattr(cfg, k) != getattr(base, k)}
+        assert diff <= {"model", "data"} and (row == "figure") == (not diff), row
+        assert cfg.optim == base.optim and cfg.stages[0].lr == base.stages[0].lr
+    assert row_config("size-128", "corpus", 200).data.size == 128
+    with pytest.raises(ValueError, match="unknown ablation row"):
+        row_config("everything", "corpus", 200)

@@ -17,19 +17,34 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from phnet.config import CONFIGS
+from phnet.config import CONFIGS, get_config
 
 from .datasets import DataConfig
 
 
 @dataclass
 class ModelConfig:
+    """A named PHNet config, with any architecture field replaced (None keeps the name's)."""
+
     name: str = "lite"
     """A named PHNet config: ``paper``, ``lite`` or ``nano``."""
+    pn_placement: str | None = None
+    pn_layers: tuple[int, ...] | None = None
+    pn_grids: tuple[int, ...] | None = None
+    pfe: bool | None = None
+    pfe_input: str | None = None
+    residual: bool | None = None
+    colour_prior: bool | None = None
+    prior_gate: bool | None = None
 
     def __post_init__(self) -> None:
         if self.name not in CONFIGS:
             raise ValueError(f"model.name must be one of {sorted(CONFIGS)}, got {self.name!r}")
+        get_config(self.name, **self.overrides())  # refuses a bad combination now, not mid-run
+
+    def overrides(self) -> dict[str, Any]:
+        """The replaced fields, for ``phnet.build(name, **overrides)``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "name" and v is not None}
 
 
 @dataclass
@@ -97,8 +112,13 @@ class RunConfig:
     max_steps: int = 0
     """Stop (saving the resume state) once the run has made this many steps; 0 = no limit."""
     device: str = "auto"
+    select_on: str = ""
+    """Validation subsets (comma-separated, e.g. ``"people,identity"``) whose mean fMSE picks
+    ``best.safetensors``, lower winning; empty = the overall fPSNR, higher winning."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.select_on, str):
+            raise ValueError(f"run.select_on must be a string like 'people,identity', got {self.select_on!r}")
         for name in ("workers", "steps_per_epoch", "val_limit", "checkpoint_every", "max_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"run.{name} must be >= 0, got {getattr(self, name)}")

@@ -105,6 +105,8 @@ class DataConfig:
         mix: corpus only: the weights of the triple kinds, ``"people:0.4,objects:0.2,
             identity:0.2,silhouettes:0.2"`` (the default when empty; see
             :mod:`train.corpus_dataset`).
+        soft_masks: return the matte as it is (float in [0, 1]) instead of binarised at 0.5,
+            as the camera's refined masks are soft; metrics still binarise.
     """
 
     kind: str = "synthetic"
@@ -119,6 +121,7 @@ class DataConfig:
     on_bad_file: str = "skip"
     real_root: str = ""
     mix: str = ""
+    soft_masks: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -163,6 +166,8 @@ class DataConfig:
         self.subsets = tuple(self.subsets)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             _fail("seed", "an int", self.seed, TypeError)
+        if not isinstance(self.soft_masks, bool):
+            _fail("soft_masks", "true or false", self.soft_masks, TypeError)
         if not isinstance(self.mix, str):
             _fail("mix", "a string like 'people:0.5,identity:0.5'", self.mix, TypeError)
         if self.mix:
@@ -400,7 +405,10 @@ class HarmonizationDataset(Dataset):
                 self._bad(exc.path, exc.reason)
                 continue
             real_t = _to_tensor(real)
-            mask_t = _to_tensor(mask)
+            if self.cfg.soft_masks:
+                mask_t = torch.from_numpy(np.clip(mask, 0.0, 1.0).astype(np.float32))[None]
+            else:
+                mask_t = _to_tensor(mask)
             if composite is None:
                 composite_t = make_composite(real_t, mask_t, gen)
             else:

@@ -1,5 +1,6 @@
 """The PHNet trainer: paper §5.1 stages, Lion, mixed precision on CUDA, torchrun data parallel,
-exact resume, CSV logs with a PNG plot, per-epoch validation, best checkpoint by val fPSNR.
+exact resume, CSV logs with a PNG plot, per-epoch validation, best checkpoint by val fPSNR
+(or by the mean fMSE of chosen validation subsets, ``run.select_on``).
 
 Run directory layout (only rank 0 writes):
 
@@ -44,7 +45,7 @@ from .metrics import MetricAccumulator, batch_metrics
 log = logging.getLogger(__name__)
 
 TRAIN_FIELDS = ["step", "stage", "epoch", "lr", "loss", "l_psnr", "l_fnmse", "l_grad", "psnr", "seconds"]
-VAL_FIELDS = ["step", "stage", "epoch", "mse", "fmse", "psnr", "fpsnr", "n"]
+VAL_FIELDS = ["step", "stage", "epoch", "mse", "fmse", "psnr", "fpsnr", "n", "select_fmse"]
 
 
 @dataclass
@@ -56,7 +57,22 @@ class Position:
     batch: int = 0
     step: int = 0
     best_fpsnr: float = -math.inf
+    best_select: float = math.inf
+    """Best mean fMSE of the ``run.select_on`` subsets so far."""
     seconds: float = 0.0
+
+
+def selection_fmse(summary: dict, select_on: str) -> float | None:
+    """Mean fMSE over the images of the named validation subsets (``"people,identity"``), or
+    None when ``select_on`` is empty or none of them has a foreground image."""
+    names = [n.strip() for n in select_on.split(",") if n.strip()]
+    total = count = 0.0
+    for name in names:
+        group = summary["subsets"].get(name)
+        if group and group.get("fmse") is not None and group.get("n_fg"):
+            total += group["fmse"] * group["n_fg"]
+            count += group["n_fg"]
+    return total / count if count else None
 
 
 class Distributed:
@@ -106,7 +122,7 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         torch.manual_seed(cfg.run.seed)
-        self.model: PHNet = phnet.build(cfg.model.name).to(self.device)
+        self.model: PHNet = phnet.build(cfg.model.name, **cfg.model.overrides()).to(self.device)
         self.train_set = build_dataset(cfg.data, "train")
         self.val_set = build_dataset(cfg.data, "val")
         if len(self.train_set) == 0:
@@ -273,15 +289,26 @@ class Trainer:
             out = self.model(batch["composite"].to(self.device), batch["mask"].to(self.device))
             for m, subset in zip(batch_metrics(out.image.float(), batch["real"], batch["mask"]), batch["subset"]):
                 acc.add(m, subset)
-        s = acc.summary()["overall"]
+        summary = acc.summary()
+        s = summary["overall"]
+        select = selection_fmse(summary, self.cfg.run.select_on)
         self._append_csv("val.csv", VAL_FIELDS, [[self.pos.step, stage.name, self.pos.epoch, s["mse"],
-                                                  s["fmse"], s["psnr"], s["fpsnr"], s["n"]]])
-        log.info("val after step %d: MSE %.2f fMSE %.2f PSNR %.2f fPSNR %.2f (n=%d)",
-                 self.pos.step, s["mse"], s["fmse"] or float("nan"), s["psnr"], s["fpsnr"] or float("nan"), s["n"])
+                                                  s["fmse"], s["psnr"], s["fpsnr"], s["n"], select]])
+        log.info("val after step %d: MSE %.2f fMSE %.2f PSNR %.2f fPSNR %.2f (n=%d)%s",
+                 self.pos.step, s["mse"], s["fmse"] or float("nan"), s["psnr"], s["fpsnr"] or float("nan"), s["n"],
+                 f"; {self.cfg.run.select_on} fMSE {select:.2f}" if select is not None else "")
         meta["val_fpsnr"] = f"{s['fpsnr']:.4f}"
         phnet.save(self.model, self.out / "last.safetensors", metadata=meta)
-        if s["fpsnr"] is not None and s["fpsnr"] > self.pos.best_fpsnr:
-            self.pos.best_fpsnr = s["fpsnr"]
+        if self.cfg.run.select_on:
+            better = select is not None and select < self.pos.best_select
+            if better:
+                self.pos.best_select = select
+                meta["val_select_fmse"] = f"{select:.4f}"
+        else:
+            better = s["fpsnr"] is not None and s["fpsnr"] > self.pos.best_fpsnr
+        if s["fpsnr"] is not None:
+            self.pos.best_fpsnr = max(self.pos.best_fpsnr, s["fpsnr"])
+        if better:
             phnet.save(self.model, self.out / "best.safetensors", metadata=meta)
         self.plot()
         self.model.train()
