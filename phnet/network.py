@@ -242,7 +242,7 @@ class PHNet(nn.Module):
         x = self.se(feats[-1], q2)
         gate = None
         if self.prior_gate is not None:
-            gate = torch.sigmoid(self.prior_gate(x.float().mean(dim=(2, 3))))  # (N, 1)
+            gate = torch.sigmoid(self.prior_gate(x.mean(dim=(2, 3))).float())  # (N, 1)
 
         for k, (skip, layer) in enumerate(zip(self.skips, self.decoder), start=1):
             f, s = layer.normalise_skip(

@@ -66,7 +66,7 @@ class ImagePFE(nn.Module):
         momentum: Tensor | float = 1.0,
     ) -> tuple[Tensor, StatsState]:
         feats, state = self.changes(image, mask, prev, momentum)
-        return self.proj(feats.flatten(1)), state
+        return self.proj(feats.flatten(1).to(self.proj.weight.dtype)).float(), state
 
     def changes(
         self, image: Tensor, mask: Tensor, prev: StatsState | None = None,
