@@ -157,6 +157,33 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
     return "\n".join(lines)
 
 
+def bench_graphs(paths: list[str], sizes: list[int], repeats: int, threads: int,
+                 rounds: int = 5) -> str:
+    """Milliseconds per run of each streaming ONNX graph on ONNX Runtime's CPU provider (one
+    square frame with a portrait-like mask, with state, as the camera calls it), measured in
+    ``rounds`` interleaved rounds so that a busy machine slows every graph alike; the median
+    of the round medians, and each graph's ratio to the first."""
+    from .runners import OrtRunner
+
+    runners = [OrtRunner(p, "cpu", threads=threads) for p in paths]
+    lines = ["| graph | size | ms (median) | ratio to the first |", "|---|---:|---:|---:|"]
+    rng = np.random.default_rng(0)
+    for size in sizes:
+        image = rng.random((1, 3, size, size), dtype=np.float32)
+        mask = np.zeros((1, 1, size, size), np.float32)
+        mask[..., size // 5:, size // 4: 3 * size // 4] = 1.0
+        states = [r(image, mask, None, (1.0, 0.2))[1] for r in runners]
+        per = [[] for _ in runners]
+        for _ in range(rounds):
+            for i, r in enumerate(runners):
+                per[i].append(_median_ms(lambda r=r, i=i: r(image, mask, states[i], (1.0, 0.2)),
+                                         repeats, warmup=1))
+        ms = [statistics.median(v) for v in per]
+        for path, m in zip(paths, ms):
+            lines.append(f"| {os.path.basename(path)} | {size}x{size} | {m:.1f} | {m / ms[0]:.2f} |")
+    return "\n".join(lines)
+
+
 def to_markdown(rows: list[dict]) -> str:
     gpu = any("torch_cuda_fp16_ms" in r for r in rows)
     head = ("| config | params (M) | size | GMACs | PyTorch CPU fp32 ms | ORT CPU ms | "
@@ -191,8 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--harmonizer", nargs="?", const="", metavar="CKPT",
                    help="instead: time each step of the Harmonizer's CPU frame path at 640x480, "
                    "1280x720 and 1920x1080 (default checkpoint: the bundled one)")
+    p.add_argument("--graphs", nargs="+", metavar="ONNX",
+                   help="instead: time these streaming ONNX graphs against each other on ONNX "
+                   "Runtime (interleaved rounds; ratios to the first)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.graphs:
+        print(f"ONNX Runtime graphs: {args.threads} threads; median of 5 interleaved rounds of "
+              f"{args.repeats} runs each")
+        print(bench_graphs(args.graphs, args.sizes, args.repeats, args.threads))
+        return 0
     if args.harmonizer is not None:
         sizes = [(640, 480), (1280, 720), (1920, 1080)]
         print(f"Harmonizer CPU frame path: torch {torch.__version__}, {args.threads} threads; "

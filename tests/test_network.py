@@ -261,3 +261,15 @@ def test_harmonizer_benchmark_times_every_step(tmp_path):
     path = phnet.save(phnet.build("nano").eval(), tmp_path / "nano.safetensors")
     table = bench_harmonizer(str(path), [(96, 64)], repeats=1)
     assert "| upsample | apply |" in table and "| 96x64 |" in table
+
+
+def test_graph_benchmark_times_graphs_against_the_first(tmp_path):
+    from phnet.bench import bench_graphs
+    from phnet.export import export_onnx
+
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    export_onnx(phnet.build("nano").eval(), a)
+    export_onnx(phnet.build("nano", pfe=False).eval(), b)
+    table = bench_graphs([str(a), str(b)], [64], repeats=1, threads=1, rounds=1)
+    assert "| a.onnx | 64x64 |" in table and table.splitlines()[2].endswith("| 1.00 |")
+    assert "| b.onnx | 64x64 |" in table
