@@ -17,6 +17,8 @@ def lite():
         for name, p in model.named_parameters():
             if any(k in name for k in ("alpha", "beta", "gamma", ".w0", ".w1", ".w2")):
                 p.add_(0.3 * torch.randn_like(p))
+            if any(k in name for k in ("pfe.proj", "decoder.5.conv")):  # zero at initialisation
+                p.add_(0.05 * torch.randn_like(p))
     return model, export_onnx(model)
 
 
@@ -64,3 +66,14 @@ def test_command_line_names_a_bad_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main([str(bad)]) == 2
     assert "bad.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_paper_exports_to_the_streaming_graph_with_its_state(tmp_path):
+    """The paper's network (Fig. 3's form, ~39.9 M parameters) as the same streaming graph."""
+    model = phnet.build("paper").eval()
+    assert abs(sum(p.numel() for p in model.parameters()) - 39.9e6) / 39.9e6 < 0.01
+    data = export_onnx(model, tmp_path / "paper.onnx")
+    names = [i.name for i in onnx.load_from_string(data).graph.input]
+    assert names == ["image", "mask", "momentum", *state_input_names(model)]
+    assert compare_with_torch(model, data, size=(64, 96), frames=2, momentum=0.3) < 1e-3
