@@ -46,7 +46,7 @@ def test_without_a_bundled_model_falls_back_to_colour_transfer(frame, caplog, mo
     monkeypatch.setattr(phnet, "Harmonizer", _NoModel)
     composite, mask = frame
     with caplog.at_level(logging.WARNING, logger="vcam.harmonise_stage"):
-        stage = HarmoniseStage(HarmoniseConfig(mode="phnet"))
+        stage = HarmoniseStage(HarmoniseConfig(mode="phnet", strength=1.0))
         stage(composite, mask)
         stage(composite, mask)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -90,7 +90,7 @@ def test_off_and_strength_zero_return_the_composite(frame):
 
 def test_strength_blends_composite_and_harmonised(frame):
     composite, mask = frame
-    full = HarmoniseStage(HarmoniseConfig(mode="colortransfer", momentum=1.0))(composite, mask)
+    full = HarmoniseStage(HarmoniseConfig(mode="colortransfer", momentum=1.0, strength=1.0))(composite, mask)
     half = HarmoniseStage(HarmoniseConfig(mode="colortransfer", momentum=1.0, strength=0.5))
     out = half(composite, mask)
     expected = 0.5 * composite.astype(float) + 0.5 * full.astype(float)
