@@ -109,3 +109,15 @@ def test_phnet_eval_people_can_leave_out_the_temporal_part(corpus, tmp_path):
     assert rc == 0
     text = md.read_text()
     assert "People, identity" in text and "People, temporal" not in text
+
+
+def test_per_image_keeps_each_persons_figures(corpus, tmp_path):
+    import json
+
+    js = tmp_path / "people.json"
+    rc = eval_main(["--people", "--data-root", str(corpus), "--size", "64", "--no-temporal",
+                    "--methods", "composite", "--samples", "1", "--scenes", "0", "--per-image",
+                    "--json", str(js), "--no-progress"])
+    assert rc == 0
+    records = json.loads(js.read_text())["identity"]["per_image"]["composite"]
+    assert records and all("name" in r and r["fmse"] == 0 for r in records if r["fmse"] is not None)

@@ -597,7 +597,7 @@ def _people(p: argparse.ArgumentParser, args, names: list[str], metric: MetricCo
         for what, mix, samples in (("recolour", "people:1", args.samples), ("identity", "identity:1", 1)):
             ds = build_dataset(pe.people_data_config(root, mix, size, samples, args.data_seed or 0), split)
             res = evaluate_dataset(ds, methods, metric, limit=args.limit, batch_size=args.batch_size,
-                                   progress=not args.no_progress,
+                                   progress=not args.no_progress, keep_records=args.per_image,
                                    describe={"kind": f"corpus people ({what})", "root": str(root),
                                              "split": split, "size": size})
             data[what] = res.to_dict()
