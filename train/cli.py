@@ -35,7 +35,10 @@ def train_main(argv: list[str] | None = None) -> int:
         return 2
     best = trainer.fit()
     if trainer.dist.main:
-        print(f"best checkpoint: {best} (val fPSNR {trainer.pos.best_fpsnr:.2f} dB)")
+        if cfg.run.select_on:
+            print(f"best checkpoint: {best} (val {cfg.run.select_on} fMSE {trainer.pos.best_select:.2f})")
+        else:
+            print(f"best checkpoint: {best} (val fPSNR {trainer.pos.best_fpsnr:.2f} dB)")
     return 0
 
 
