@@ -8,8 +8,8 @@ mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed con
 mirroring the encoder, then BatchNorm (none after the last) and LeakyReLU (sigmoid after the
 last). The PN layers (D4-D6 by default) follow ``config.pn_placement``: ``"figure"`` (Fig. 3,
 the authors' code) normalises the encoder skip feature entering the layer before it is
-concatenated (the ConvT keeps its BatchNorm: see ``DecoderLayer``); ``"text"`` (§4.3's wording) puts PN after the
-ConvT instead. The PFE runs on the composite image (``pfe_input="image"``, Fig. 3) or on the
+concatenated (the ConvT keeps its BatchNorm: see ``DecoderLayer``); ``"text"`` (§4.3's
+wording) puts PN after the ConvT instead. The PFE runs on the composite image (``pfe_input="image"``, Fig. 3) or on the
 bottleneck features (``"features"``, for the ablation), see ``phnet.pfe``.
 
 With ``config.residual`` (our addition) D6 instead predicts a zero-initialised change of the
@@ -79,7 +79,7 @@ class DecoderLayer(nn.Module):
 
     With ``placement="figure"`` and a ``grid``, the PN block is ``skip_norm`` instead: it
     normalises the encoder skip feature (``skip_channels`` wide) before the skip merge, see
-    :meth:`normalise_skip`, and nothing normalises the ConvT's output."""
+    :meth:`normalise_skip`, and the ConvT keeps its BatchNorm (none after the last)."""
 
     def __init__(
         self, cin: int, cout: int, kernel: int, grid: int | None, last: bool, slope: float,
@@ -90,9 +90,10 @@ class DecoderLayer(nn.Module):
         self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=1)
         self.skip_norm: PatchNorm | None = None
         if grid and placement == "figure":
-            # The authors' code has no norm after these ConvTs; trained with Lion on a CPU
-            # budget, D4-D5's activations then grew tenfold in 200 steps and silenced D6's skip
-            # ReLU for good (measured, models/README.md). BatchNorm, as D1-D3 have, holds them.
+            # The authors' code has no norm after these ConvTs; ours keeps BatchNorm, as D1-D3
+            # have it, to hold the un-normalised skips' scale (without it D5's output was ten
+            # times D4's input). Whether it matters was not measured on its own: the dead D6
+            # skip ReLU of our first runs came from the uncapped PSNR loss (train.losses).
             self.skip_norm = PatchNorm(skip_channels, grid)
             self.norm: nn.Module = nn.Identity() if last else nn.BatchNorm2d(cout)
         else:
@@ -186,10 +187,8 @@ class PHNet(nn.Module):
         spec = {}
         if self.prior is not None:
             spec["prior"] = (3, 2)
-        if isinstance(self.pfe, ImagePFE) and self.pfe_enabled:
-            spec["pfe"] = (3, self.pfe.slots)
-        elif self.pfe is not None and self.pfe_enabled:
-            spec["pfe"] = (self.pfe.norm.channels, 2 + self.pfe.norm.grid**2)
+        if self.pfe is not None and self.pfe_enabled:
+            spec["pfe"] = self.pfe.state_shape
         for k, layer in enumerate(self.decoder, start=1):
             norm = layer.skip_norm if layer.skip_norm is not None else layer.norm
             if isinstance(norm, PatchNorm):
@@ -235,10 +234,9 @@ class PHNet(nn.Module):
 
         new_state: PHNetState = {}
         q2 = None
-        if isinstance(self.pfe, ImagePFE) and self.pfe_enabled:
-            q2, new_state["pfe"] = self.pfe(image, mask, state.get("pfe"), momentum)
-        elif self.pfe is not None and self.pfe_enabled:
-            q2, new_state["pfe"] = self.pfe(feats[-1], masks[8], state.get("pfe"), momentum)
+        if self.pfe is not None and self.pfe_enabled:
+            src = (image, mask) if isinstance(self.pfe, ImagePFE) else (feats[-1], masks[8])
+            q2, new_state["pfe"] = self.pfe(*src, state.get("pfe"), momentum)
         x = self.se(feats[-1], q2)
         gate = None
         if self.prior_gate is not None:

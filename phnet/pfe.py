@@ -53,6 +53,11 @@ class ImagePFE(nn.Module):
     def slots(self) -> int:
         return 2 + 2 * self.grid**2
 
+    @property
+    def state_shape(self) -> tuple[int, int]:
+        """``(channels, slots)`` of the state: the image's 3 channels."""
+        return 3, self.slots
+
     def measure(self, image: Tensor, mask: Tensor) -> StatsState:
         fg = masked_patch_stats(image, mask, self.grid)
         bg = masked_patch_stats(image, 1.0 - mask, self.grid)
@@ -114,6 +119,11 @@ class PatchFeatureExtractor(nn.Module):
     def __init__(self, channels: int, grid: int = 5):
         super().__init__()
         self.norm = PatchNorm(channels, grid, learn_all=False)
+
+    @property
+    def state_shape(self) -> tuple[int, int]:
+        """``(channels, slots)`` of the state: a PN block's."""
+        return self.norm.channels, 2 + self.norm.grid**2
 
     def forward(
         self, x: Tensor, mask: Tensor, prev: StatsState | None = None, momentum: Tensor | float = 1.0

@@ -27,8 +27,9 @@ cancel (smoothing them lets frame-to-frame exposure jitter through: measured wit
 transfer on a jittery synthetic video, flicker 22 unsmoothed vs 89 smoothed at ``a = 0.2``).
 Entries invalid in this frame never take part in this frame's normalisation and are marked
 invalid in the state, so ``a = 1`` reproduces the stateless forward exactly and a patch that is
-uncovered again starts fresh from its own statistics instead of blending in values of any age. The foreground enters Eq. 5-10 only through its global statistics, so only those are
-kept for it.
+uncovered again starts fresh from its own statistics instead of blending in values of any age.
+The foreground enters Eq. 5-10 only through its global statistics, so only those are kept for
+it.
 """
 from __future__ import annotations
 

@@ -19,7 +19,9 @@ Rows (model fields of ``phnet.PHNetConfig``, or the data mix):
 - ``prior-fixed``: the previous lite's ungated prior (strength 0.5 at initialisation).
 - ``no-identity``: the mix without identity triples (their share spread over the others).
 - ``size-128``: training at 128x128 instead of 256x256 for four times the steps (the same
-  pixels seen, about the same time), still evaluated at 256: does a cheaper resolution pay?
+  pixels seen, about the same time; an epoch is still capped by the data set's length, 380
+  batches with today's corpus, so 200 steps become 760), still evaluated at 256: does a
+  cheaper resolution pay?
 
 Runs resume where they stopped (``--resume`` semantics per row), so a stopped ablation can be
 started again with the same command.
