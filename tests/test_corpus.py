@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from train import corpus
-from train.corpus_fetch import credits_by_file, desktop_credit
-from train.corpus_manifest import COLUMNS, read_manifest
-from train.corpus_people import (MIN_CROP_SIDE, PEOPLE, PEOPLE_SPLITS, PeopleTools, faces_in,
+from train.corpus import build as corpus
+from train.corpus.fetch import credits_by_file, desktop_credit
+from train.corpus.manifest import COLUMNS, read_manifest
+from train.corpus.people import (MIN_CROP_SIDE, PEOPLE, PEOPLE_SPLITS, PeopleTools, faces_in,
                                  head_and_shoulders, labelme_person_mask, solvay_boxes)
-from train.corpus_photo import Photo
-from train.datasets import hash_fraction
-from train.hdri import perspective_view, tone_map
-from train.qt_resources import RccError, iter_rcc, read_rcc
+from train.corpus.photo import Photo
+from train.data.datasets import hash_fraction
+from train.corpus.hdri import perspective_view, tone_map
+from train.corpus.rcc import RccError, iter_rcc, read_rcc
 
 
 # --------------------------------------------------------------------------- .rcc reader
@@ -336,7 +336,7 @@ def test_build_refuses_unknown_sources(tmp_path):
 
 def test_a_source_that_cannot_be_fetched_is_skipped_and_keeps_its_rows(tmp_path, fake_corpus,
                                                                        monkeypatch):
-    from train.corpus_photo import SourceUnavailable
+    from train.corpus.photo import SourceUnavailable
 
     out = tmp_path / "corpus"
     corpus.build_corpus(out, ["fake"], max_side=512)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tiny_corpus import PEOPLE, make_tiny_corpus
-from train.corpus_dataset import parse_mix, person_crop
-from train.corpus_manifest import read_manifest
-from train.datasets import DataConfig, build_dataset
+from train.data.corpus import parse_mix, person_crop
+from train.corpus.manifest import read_manifest
+from train.data.datasets import DataConfig, build_dataset
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_native_size_keeps_the_whole_picture(corpus):
 def test_person_crop_keeps_the_head():
     mask = np.zeros((200, 100), np.float32)
     mask[60:200, 20:80] = 1.0
-    from train.synthesis import Rng
+    from train.data.synthesis import Rng
 
     gen = torch.Generator().manual_seed(0)
     for rng in (None, Rng(gen), Rng(gen), Rng(gen)):

@@ -10,10 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from train import matting
-from train.faces import detect_faces, face_skin_region
-from train.matting import MattingUnavailable, PersonMatter, fetch_model
-from train.object_masks import object_mask, object_mask_with_stats
+from train.corpus import matting
+from train.corpus.faces import detect_faces, face_skin_region
+from train.corpus.matting import MattingUnavailable, PersonMatter, fetch_model
+from train.corpus.object_masks import object_mask, object_mask_with_stats
 
 
 # --------------------------------------------------------------------------- RVM stand-in
@@ -212,7 +212,7 @@ def test_real_rvm_on_the_astronaut():
     skimage_data = pytest.importorskip("skimage.data")
     path = matting.default_cache_dir() / matting.MODEL_FILE
     if not path.is_file() or matting._sha256(path) != matting.MODEL_SHA256:
-        pytest.skip(f"RVM graph not in the cache ({path}): run train.matting.fetch_model()")
+        pytest.skip(f"RVM graph not in the cache ({path}): run train.corpus.matting.fetch_model()")
     rgb = skimage_data.astronaut()
     with PersonMatter(path) as matter:
         alpha = matter(rgb)

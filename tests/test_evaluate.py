@@ -1,4 +1,4 @@
-"""train.evaluate and train.temporal: baselines side by side, conventions named, flicker scores."""
+"""train.eval.evaluate and train.eval.temporal: baselines side by side, conventions named, flicker scores."""
 import importlib.util
 import json
 import math
@@ -11,9 +11,9 @@ import torch
 
 import phnet
 from phnet.colortransfer import ColorTransfer
-from train.evaluate import Composite, eval_main, evaluate_dataset, evenly_spaced, format_markdown
-from train.metrics import MetricConfig
-from train.temporal import (
+from train.eval.evaluate import Composite, eval_main, evaluate_dataset, evenly_spaced, format_markdown
+from train.eval.metrics import MetricConfig
+from train.eval.temporal import (
     VideoConfig,
     evaluate_temporal,
     flicker_score,
@@ -23,7 +23,7 @@ from train.temporal import (
     run_video,
 )
 
-HAVE_DATASETS = importlib.util.find_spec("train.datasets") is not None
+HAVE_DATASETS = importlib.util.find_spec("train.data.datasets") is not None
 
 
 def _photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _items(n: int, size: int = 64) -> list[dict]:
-    """In-memory data set items with the train.datasets layout: the person recoloured."""
+    """In-memory data set items with the train.data.datasets layout: the person recoloured."""
     items = []
     for i in range(n):
         real, mask = _photo(size, size, seed=i)
@@ -91,7 +91,7 @@ def test_evaluate_frame_path_all_methods_and_conventions(nano_ckpt):
 def test_composite_baseline_matches_the_metrics_of_the_inputs():
     items = _items(2)
     res = evaluate_dataset(items, {"composite": Composite()})
-    from train.metrics import compute_metrics
+    from train.eval.metrics import compute_metrics
 
     ref = [compute_metrics(np.rint(it["composite"].permute(1, 2, 0).numpy() * 255),
                            np.rint(it["real"].permute(1, 2, 0).numpy() * 255), it["mask"][0].numpy())
@@ -297,7 +297,7 @@ def test_several_checkpoints_get_distinct_labels(tmp_path, nano_ckpt):
     import argparse
     import shutil
 
-    from train.evaluate import _load_phnets
+    from train.eval.evaluate import _load_phnets
 
     (tmp_path / "b").mkdir()
     other = shutil.copy(nano_ckpt, tmp_path / "b" / nano_ckpt.name)

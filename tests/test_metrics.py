@@ -1,11 +1,11 @@
-"""train.metrics against values computed by hand on tiny arrays."""
+"""train.eval.metrics against values computed by hand on tiny arrays."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from train.metrics import (
+from train.eval.metrics import (
     BUCKETS,
     MetricAccumulator,
     MetricConfig,

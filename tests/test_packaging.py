@@ -58,7 +58,7 @@ def test_the_bundled_onnx_graph_is_the_bundled_checkpoint():
 
 
 def test_onnx_runtime_gives_the_pytorch_pictures_on_the_demo_frames():
-    from train.backend_parity import compare, demo_composites
+    from train.eval.parity import compare, demo_composites
 
     pairs = list(demo_composites(frames=4))
     assert len(pairs) == 4 and pairs[0][0].shape == (480, 640, 3)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tiny_corpus import make_tiny_corpus
-from train import people_eval as pe
-from train.evaluate import Composite, eval_main
+from train.eval import people as pe
+from train.eval.evaluate import Composite, eval_main
 
 
 @pytest.fixture(scope="module")

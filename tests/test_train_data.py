@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from conftest import DEVICE
-from train import augment
-from train.corpus import build_corpus, reject_reason
-from train.corpus_fetch import copyright_stanzas, licence_for
-from train.datasets import (
+from train.data import augment
+from train.corpus.build import build_corpus, reject_reason
+from train.corpus.fetch import copyright_stanzas, licence_for
+from train.data.datasets import (
     BadFileError, DataConfig, FFHQHDataset, IHarmony4Dataset, SyntheticDataset, build_dataset,
     fit_to_size,
 )
-from train.make_ffhqh import make_ffhqh_main
-from train.synthesis import MAX_FOREGROUND, MIN_FOREGROUND, synth_mask
+from train.data.make_ffhqh import make_ffhqh_main
+from train.data.synthesis import MAX_FOREGROUND, MIN_FOREGROUND, synth_mask
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -161,7 +161,7 @@ def test_bad_files_are_skipped_with_reason_or_stop(tmp_path, caplog):
     corrupt.write_bytes(b"this is not a jpeg")
     cfg = DataConfig(kind="iharmony4", root=str(tmp_path), size=16)
 
-    with caplog.at_level(logging.WARNING, logger="train.datasets"):
+    with caplog.at_level(logging.WARNING, logger="train.data.datasets"):
         ds = build_dataset(cfg, "test")
         # The missing mask is found on construction ...
         assert [(p, r) for p, r in ds.skipped] == [(str(missing_mask), ds.skipped[0][1])]
@@ -585,7 +585,7 @@ def test_corpus_skimage_reproducible(tmp_path, monkeypatch):
     """scikit-image gives four scenes and one person (the astronaut); no network: the matte and
     the face detector are stand-ins."""
     pytest.importorskip("skimage")
-    from train.corpus_people import PeopleTools
+    from train.corpus.people import PeopleTools
 
     def matte(self, rgb):
         alpha = np.zeros(rgb.shape[:2], np.float32)

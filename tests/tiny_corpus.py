@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.corpus_manifest import MANIFEST, COLUMNS, CorpusEntry
+from train.corpus.manifest import MANIFEST, COLUMNS, CorpusEntry
 
 # (name, identity, split, people)
 PEOPLE = [

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"ablation: {exc}", file=sys.stderr)
         return 2
-    from .evaluate import eval_main
+    from .eval.evaluate import eval_main
 
     argv = ["--people", "--data-root", args.data_root, "--split", "val", "--size", "256",
             "--no-temporal", "--methods", "composite,colortransfer,phnet", "--no-progress",

@@ -1,4 +1,5 @@
-"""``phnet-train`` (``phnet-eval`` is ``train.evaluate``, ``phnet-corpus`` ``train.corpus``)."""
+"""``phnet-train`` (``phnet-eval`` is ``train.eval.evaluate``, ``phnet-corpus``
+``train.corpus.build``)."""
 from __future__ import annotations
 
 import argparse

@@ -38,9 +38,9 @@ import phnet
 from phnet.network import PHNet
 
 from .config import StageConfig, TrainConfig
-from .datasets import build_dataset
+from .data.datasets import build_dataset
 from .losses import phnet_loss, psnr_per_image
-from .metrics import MetricAccumulator, batch_metrics
+from .eval.metrics import MetricAccumulator, batch_metrics
 
 log = logging.getLogger(__name__)
 

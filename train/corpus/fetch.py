@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.corpus_photo import SourceUnavailable
+from train.corpus.photo import SourceUnavailable
 
 __all__ = ["Package", "fetch_deb", "fetch_sdist", "copyright_stanzas", "licence_for",
            "credit_stanzas", "credits_by_file", "desktop_credit"]

@@ -87,7 +87,7 @@ class DataConfig:
     Attributes:
         kind: ``"synthetic"`` (photos -> on-the-fly triples), ``"ffhqh"``, ``"iharmony4"`` or
             ``"corpus"`` (a ``phnet-corpus`` folder of people, objects and scenes:
-            :mod:`train.corpus_dataset`).
+            :mod:`train.data.corpus`).
         root: the photo folder (synthetic), the corpus folder or the data set's root folder.
         masks: synthetic only: ``"synth"`` (drawn silhouettes and shapes), ``"mediapipe"``
             (person segmentation with ``vcam.segmenter``) or ``"folder:<path>"`` (mask files
@@ -104,7 +104,7 @@ class DataConfig:
             ``{root}/images1024x1024`` (FFHQ's own folder name).
         mix: corpus only: the weights of the triple kinds, ``"people:0.4,objects:0.2,
             identity:0.2,silhouettes:0.2"`` (the default when empty; see
-            :mod:`train.corpus_dataset`).
+            :mod:`train.data.corpus`).
         soft_masks: return the matte as it is (float in [0, 1]) instead of binarised at 0.5,
             as the camera's refined masks are soft; metrics still binarise.
     """
@@ -171,7 +171,7 @@ class DataConfig:
         if not isinstance(self.mix, str):
             _fail("mix", "a string like 'people:0.5,identity:0.5'", self.mix, TypeError)
         if self.mix:
-            from .corpus_dataset import parse_mix
+            from .corpus import parse_mix
 
             try:
                 parse_mix(self.mix)
@@ -203,7 +203,7 @@ def build_dataset(cfg: DataConfig, split: str) -> Dataset:
     if cfg.kind == "ffhqh":
         return FFHQHDataset(cfg, split)
     if cfg.kind == "corpus":
-        from .corpus_dataset import CorpusDataset
+        from .corpus import CorpusDataset
 
         return CorpusDataset(cfg, split)
     return SyntheticDataset(cfg, split)
@@ -657,7 +657,7 @@ class SyntheticDataset(HarmonizationDataset):
     Every photo (``.jpg``/``.jpeg``/``.png``, searched recursively) gives ``samples_per_image``
     items: ``real`` is a crop of the photo (see :func:`fit_to_size`), ``mask`` comes from
     ``DataConfig.masks``, and ``composite`` is the real crop with its foreground colour-augmented
-    (:func:`train.augment.augment_foreground`), the background left bit-exact.
+    (:func:`train.data.augment.augment_foreground`), the background left bit-exact.
 
     Photos are split by source image, never by crop: the hash of the photo's relative path puts
     it in test (below ``test_fraction``), val (below ``test_fraction + val_fraction``) or train,

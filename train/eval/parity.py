@@ -1,7 +1,7 @@
 """ONNX Runtime against PyTorch on the camera demo's frames: the same pictures, and each one's time.
 
-    python -m train.backend_parity                      # the demo's 90 frames at 640x480
-    python -m train.backend_parity --frames 20 --size 1280x720
+    python -m train.eval.parity                      # the demo's 90 frames at 640x480
+    python -m train.eval.parity --frames 20 --size 1280x720
 
 The demo's source goes through the camera's own stages (MediaPipe segmentation, mask refinement,
 the default background, compositing) once, with harmonisation off; then the same composites and
@@ -81,7 +81,7 @@ def compare(pairs, checkpoint: str | Path, onnx: str | Path, threads: int | None
 def main(argv: list[str] | None = None) -> int:
     from phnet.bundled import models_dir
 
-    p = argparse.ArgumentParser(prog="python -m train.backend_parity",
+    p = argparse.ArgumentParser(prog="python -m train.eval.parity",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=90, help="demo frames (default: the demo's 90)")
     p.add_argument("--size", default="640x480", help="WIDTHxHEIGHT (default 640x480)")

@@ -1,7 +1,7 @@
 """FFHQH-style training triples from plain photos: foreground masks and composites.
 
 The paper (§3.2) makes FFHQH from FFHQ portraits: a portrait-matting network gives the alpha
-mask, the foreground is colour-augmented (:mod:`train.augment`) and blended back over the
+mask, the foreground is colour-augmented (:mod:`train.data.augment`) and blended back over the
 unchanged background. Without a matting network or a portrait collection, the mask can come
 from three places here:
 
@@ -12,7 +12,7 @@ from three places here:
   anti-aliased, smoothed with a Gaussian and then binarised, so outlines are smooth curves with
   no staircase or sharp corner.
 - :class:`PersonMasker`: MediaPipe's selfie segmentation through ``vcam.segmenter.Segmenter``.
-- mask files supplied by the user (handled in :mod:`train.datasets`).
+- mask files supplied by the user (handled in :mod:`train.data.datasets`).
 
 Every random draw comes from a ``torch.Generator``, so a seeded generator gives the same mask
 and composite every time.

@@ -1,6 +1,6 @@
 """Write a synthetic harmonisation set to disk in FFHQH's layout.
 
-``phnet-make-ffhqh --photos DIR --out OUT`` runs :class:`train.datasets.SyntheticDataset` over
+``phnet-make-ffhqh --photos DIR --out OUT`` runs :class:`train.data.datasets.SyntheticDataset` over
 a photo folder and stores its items the way FFHQH is stored, so the set can be inspected,
 shared, or read back with ``DataConfig(kind="ffhqh", root=OUT)``:
 
