@@ -14,11 +14,10 @@ import pytest
 
 from train.corpus import build as corpus
 from train.corpus.fetch import credits_by_file, desktop_credit
-from train.corpus.manifest import COLUMNS, read_manifest
+from train.corpus.manifest import COLUMNS, hash_fraction, read_manifest
 from train.corpus.people import (MIN_CROP_SIDE, PEOPLE, PEOPLE_SPLITS, PeopleTools, faces_in,
                                  head_and_shoulders, labelme_person_mask, solvay_boxes)
 from train.corpus.photo import Photo
-from train.data.datasets import hash_fraction
 from train.corpus.hdri import perspective_view, tone_map
 from train.corpus.rcc import RccError, iter_rcc, read_rcc
 

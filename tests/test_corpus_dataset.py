@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from tiny_corpus import PEOPLE, make_tiny_corpus
-from train.data.corpus import parse_mix, person_crop
+from train.data.corpus import person_crop
 from train.corpus.manifest import read_manifest
-from train.data.datasets import DataConfig, build_dataset
+from train.data.base import DataConfig
+from train.data.build import build_dataset
+from train.data.mix import parse_mix
 
 
 @pytest.fixture(scope="module")

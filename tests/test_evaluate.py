@@ -23,7 +23,7 @@ from train.eval.temporal import (
     run_video,
 )
 
-HAVE_DATASETS = importlib.util.find_spec("train.data.datasets") is not None
+HAVE_DATASETS = importlib.util.find_spec("train.data.build") is not None
 
 
 def _photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def _photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _items(n: int, size: int = 64) -> list[dict]:
-    """In-memory data set items with the train.data.datasets layout: the person recoloured."""
+    """In-memory data set items with the train.data.base layout: the person recoloured."""
     items = []
     for i in range(n):
         real, mask = _photo(size, size, seed=i)
@@ -148,7 +148,7 @@ def _write_iharmony4_tree(root: Path, per_subset: int = 3, size: int = 48) -> No
         (base / f"{subset}_train.txt").write_text("")
 
 
-@pytest.mark.skipif(not HAVE_DATASETS, reason="train/datasets.py (build_dataset) is not there yet")
+@pytest.mark.skipif(not HAVE_DATASETS, reason="train/data/build.py (build_dataset) is not there yet")
 def test_cli_on_a_generated_data_set(tmp_path, nano_ckpt):
     root = tmp_path / "ih4"
     _write_iharmony4_tree(root)
@@ -178,7 +178,7 @@ def test_cli_on_a_generated_data_set(tmp_path, nano_ckpt):
     assert json.loads(out_json.read_text())["dataset"]["size"] is None
 
 
-@pytest.mark.skipif(not HAVE_DATASETS, reason="train/datasets.py (build_dataset) is not there yet")
+@pytest.mark.skipif(not HAVE_DATASETS, reason="train/data/build.py (build_dataset) is not there yet")
 def test_cli_empty_or_missing_data_set_is_a_clear_error(tmp_path, caplog):
     root = tmp_path / "ih4"
     _write_iharmony4_tree(root, per_subset=1)

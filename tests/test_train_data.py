@@ -17,10 +17,11 @@ from conftest import DEVICE
 from train.data import augment
 from train.corpus.build import build_corpus, reject_reason
 from train.corpus.fetch import copyright_stanzas, licence_for
-from train.data.datasets import (
-    BadFileError, DataConfig, FFHQHDataset, IHarmony4Dataset, SyntheticDataset, build_dataset,
-    fit_to_size,
-)
+from train.data.base import BadFileError, DataConfig, fit_to_size
+from train.data.build import build_dataset
+from train.data.ffhqh import FFHQHDataset
+from train.data.iharmony4 import IHarmony4Dataset
+from train.data.photos import SyntheticDataset
 from train.data.make_ffhqh import make_ffhqh_main
 from train.data.synthesis import MAX_FOREGROUND, MIN_FOREGROUND, synth_mask
 
@@ -161,7 +162,7 @@ def test_bad_files_are_skipped_with_reason_or_stop(tmp_path, caplog):
     corrupt.write_bytes(b"this is not a jpeg")
     cfg = DataConfig(kind="iharmony4", root=str(tmp_path), size=16)
 
-    with caplog.at_level(logging.WARNING, logger="train.data.datasets"):
+    with caplog.at_level(logging.WARNING, logger="train.data.base"):
         ds = build_dataset(cfg, "test")
         # The missing mask is found on construction ...
         assert [(p, r) for p, r in ds.skipped] == [(str(missing_mask), ds.skipped[0][1])]

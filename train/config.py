@@ -1,6 +1,6 @@
 """Training configuration: typed dataclasses, read from TOML, refused whole on any bad key.
 
-A file has the tables ``[model]``, ``[data]`` (``train.data.datasets.DataConfig``), ``[optim]``,
+A file has the tables ``[model]``, ``[data]`` (``train.data.base.DataConfig``), ``[optim]``,
 ``[run]`` and an array ``[[stages]]``; anything left out takes the defaults below, which are the
 paper's recipe (§5.1): three stages, Lion, 256x256 crops, batch 16.
 """
@@ -19,7 +19,7 @@ else:  # pragma: no cover
 
 from phnet.config import CONFIGS, get_config
 
-from .data.datasets import DataConfig
+from .data.base import DataConfig
 
 
 @dataclass

@@ -38,7 +38,7 @@ import phnet
 from phnet.network import PHNet
 
 from .config import StageConfig, TrainConfig
-from .data.datasets import build_dataset
+from .data.build import build_dataset
 from .losses import phnet_loss, psnr_per_image
 from .eval.metrics import MetricAccumulator, batch_metrics
 

@@ -27,7 +27,7 @@ Splits never move and never straddle a group:
 
 - people: the reviewed table :data:`train.corpus.people.PEOPLE_SPLITS`, by identity (all photos
   of one person) or by source photo (all crops of one group photo);
-- scenes and objects: ``hash_fraction(group)`` (:func:`train.data.datasets.hash_fraction`) below
+- scenes and objects: ``hash_fraction(group)`` (:func:`train.corpus.manifest.hash_fraction`) below
   0.1 is test, below 0.2 val, else train, where ``group`` is the file name without its folder,
   e.g. ``skimage__chelsea.png`` (so the scenes of the earlier flat corpus keep their split).
 
@@ -49,7 +49,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.corpus.manifest import COLUMNS, MANIFEST, CorpusEntry
+from train.corpus.manifest import COLUMNS, MANIFEST, CorpusEntry, hash_fraction
 from train.corpus.objects import OBJECT_SOURCES
 from train.corpus.people import PEOPLE_SOURCES, PeopleTools, people_split
 from train.corpus.photo import MIN_SIDE, Photo, SourceUnavailable, reject_reason
@@ -86,8 +86,6 @@ def split_of(kind: str, group: str) -> str:
     """The split of a picture: people by the reviewed table, the rest by ``hash_fraction``."""
     if kind == "person":
         return people_split(group)
-    from train.data.datasets import hash_fraction
-
     fraction = hash_fraction(group)
     if fraction < TEST_FRACTION:
         return "test"

@@ -20,12 +20,13 @@ the source photo of group crops, objects and scenes), ``people`` (persons in the
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["MANIFEST", "COLUMNS", "ENTRY_KINDS", "CorpusEntry", "read_manifest",
-           "parse_faces", "format_faces"]
+           "parse_faces", "format_faces", "hash_fraction"]
 
 MANIFEST = "MANIFEST.tsv"
 COLUMNS = ("name", "kind", "split", "group", "people", "mask", "mask_source", "faces",
@@ -112,3 +113,9 @@ def read_manifest(root: str | os.PathLike) -> list[CorpusEntry]:
             raise ValueError(f"{path}:{lineno}: a {entry.kind} needs a mask file")
         entries.append(entry)
     return entries
+
+
+def hash_fraction(key: str) -> float:
+    """A fixed number in [0, 1) for ``key`` (SHA-256), for splits that never move."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64

@@ -28,7 +28,7 @@ Each photo goes through :meth:`PeopleTools.finish`:
   small).
 - Masks: the source's own (labelme) when it has one, else RVM
   (:class:`train.corpus.matting.PersonMatter`), else MediaPipe's selfie segmenter
-  (:class:`train.data.synthesis.PersonMasker`), recorded as ``labelme`` / ``rvm`` / ``selfie``. A
+  (:class:`train.corpus.selfie.PersonMasker`), recorded as ``labelme`` / ``rvm`` / ``selfie``. A
   crop's mask is the crop of the photo's own mask, or the matte of the crop itself. A picture
   whose mask covers under :data:`MIN_PERSON_AREA` of it is dropped.
 
@@ -254,7 +254,7 @@ class PeopleTools:
         except (ImportError, RuntimeError) as exc:  # MattingUnavailable is a RuntimeError
             self._matter_tried.append(f"RVM: {exc}")
         try:
-            from train.data.synthesis import PersonMasker
+            from train.corpus.selfie import PersonMasker
 
             self._matter, self._matter_kind = PersonMasker(), "selfie"
             logger.warning("people: RVM matting unavailable (%s); using the selfie segmenter",

@@ -23,7 +23,7 @@ set of people that no training or model choice sees; the rest by source photo), 
 
 Crops: people and objects are cut as a square around their mask so the head stays in frame
 (train: random side 75-100 % of the shorter side, position and flip; val/test: the largest
-centred square, fixed); silhouettes use :func:`train.data.datasets.fit_to_size` as before. With
+centred square, fixed); silhouettes use :func:`train.data.base.fit_to_size` as before. With
 ``size=None`` the whole picture is used. The mask returned is the matte binarised at 0.5 (the
 paper trains and evaluates on binary masks); the composite uses the soft matte.
 """
@@ -37,45 +37,17 @@ import numpy as np
 import torch
 
 from ..corpus.manifest import CorpusEntry, read_manifest
-from .datasets import DataConfig, HarmonizationDataset, _resize, _to_tensor, fit_to_size, read_mask, read_rgb
+from .base import DataConfig, HarmonizationDataset, _resize, _to_tensor, fit_to_size, read_mask, read_rgb
 from .augment import augment_foreground
+from .mix import DEFAULT_MIX, parse_mix
 from .synthesis import Rng, synth_mask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TRIPLE_KINDS", "DEFAULT_MIX", "parse_mix", "CorpusDataset", "person_crop", "alpha_composite"]
+__all__ = ["CorpusDataset", "person_crop", "alpha_composite"]
 
-TRIPLE_KINDS = ("people", "objects", "identity", "silhouettes")
-DEFAULT_MIX = "people:0.4,objects:0.2,identity:0.2,silhouettes:0.2"
 # Which manifest kind each triple kind draws its pictures from.
 _POOL = {"people": "person", "objects": "object", "identity": "person", "silhouettes": "scene"}
-
-
-def parse_mix(text: str) -> dict[str, float]:
-    """``"people:0.4,identity:0.2"`` -> ``{"people": 0.4, "identity": 0.2}`` (weights, not
-    normalised; zero weights dropped).
-
-    Raises:
-        ValueError: an unknown kind, a weight that is not a number >= 0, or all weights zero.
-    """
-    mix: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        name, sep, weight = part.partition(":")
-        name = name.strip()
-        if name not in TRIPLE_KINDS:
-            raise ValueError(f"mix: unknown kind {name!r} (known: {', '.join(TRIPLE_KINDS)})")
-        try:
-            w = float(weight) if sep else 1.0
-        except ValueError:
-            raise ValueError(f"mix: the weight of {name} must be a number, got {weight!r}") from None
-        if not w >= 0.0:
-            raise ValueError(f"mix: the weight of {name} must be >= 0, got {w}")
-        if w > 0:
-            mix[name] = mix.get(name, 0.0) + w
-    if not mix:
-        raise ValueError(f"mix must give some kind a weight > 0 (kinds: {', '.join(TRIPLE_KINDS)}), "
-                         f"got {text!r}")
-    return mix
 
 
 def person_crop(mask: np.ndarray, rng: Rng | None) -> tuple[int, int, int]:

@@ -1,6 +1,6 @@
 """Write a synthetic harmonisation set to disk in FFHQH's layout.
 
-``phnet-make-ffhqh --photos DIR --out OUT`` runs :class:`train.data.datasets.SyntheticDataset` over
+``phnet-make-ffhqh --photos DIR --out OUT`` runs :class:`train.data.photos.SyntheticDataset` over
 a photo folder and stores its items the way FFHQH is stored, so the set can be inspected,
 shared, or read back with ``DataConfig(kind="ffhqh", root=OUT)``:
 
@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 import torch
 
-from .datasets import SPLITS, DataConfig, SyntheticDataset
+from .base import SPLITS, DataConfig
+from .photos import SyntheticDataset
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The paper (§3.2) makes FFHQH from FFHQ portraits: a portrait-matting network gives the alpha
 mask, the foreground is colour-augmented (:mod:`train.data.augment`) and blended back over the
 unchanged background. Without a matting network or a portrait collection, the mask can come
-from three places here:
+from three places:
 
 - :func:`synth_mask`: drawn shapes. Most are head-and-shoulders silhouettes (a head with or
   without hair volume, neck, shoulders running out of the bottom of the frame) of random size,
@@ -11,18 +11,17 @@ from three places here:
   objects (ellipses, polygons, smooth blobs), alone or held beside a person. Edges are drawn
   anti-aliased, smoothed with a Gaussian and then binarised, so outlines are smooth curves with
   no staircase or sharp corner.
-- :class:`PersonMasker`: MediaPipe's selfie segmentation through ``vcam.segmenter.Segmenter``.
-- mask files supplied by the user (handled in :mod:`train.data.datasets`).
+- :class:`train.corpus.selfie.PersonMasker`: MediaPipe's selfie segmentation through
+  ``vcam.segmenter.Segmenter``.
+- mask files supplied by the user (handled in :mod:`train.data.photos`).
 
 Every random draw comes from a ``torch.Generator``, so a seeded generator gives the same mask
 and composite every time.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import os
 from collections.abc import Sequence
 
 import cv2
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_FOREGROUND", "MAX_FOREGROUND", "MASK_TRIES", "Rng", "draw_mask", "synth_mask",
-    "foreground_fraction", "make_composite", "PersonMasker",
+    "foreground_fraction", "make_composite",
 ]
 
 MIN_FOREGROUND = 0.05
@@ -273,70 +272,3 @@ def make_composite(
         )
     augmented = augment_foreground(real, generator)
     return torch.where(mask > 0.5, augmented, real)
-
-
-class PersonMasker:
-    """Person masks of still photos with the project's MediaPipe segmenter.
-
-    ``vcam.segmenter.Segmenter`` runs MediaPipe in video mode; for unrelated stills this wrapper
-    gives every photo a timestamp one minute after the previous one, so nothing is carried from
-    photo to photo. The segmenter is created lazily and again in every process (a MediaPipe
-    graph cannot cross ``fork`` into DataLoader workers).
-
-    Raises:
-        ImportError: on construction, when ``vcam.segmenter`` or MediaPipe cannot be imported;
-            the message says what is missing.
-    """
-
-    _STEP_MS = 60_000
-
-    def __init__(self, model_path: str | None = None) -> None:
-        hint = ("Install the project with its dependencies, or use masks='synth' or "
-                "masks='folder:<path>'.")
-        try:
-            segmenter = importlib.import_module("vcam.segmenter")
-        except ImportError as exc:
-            raise ImportError(
-                "masks='mediapipe' needs the PHNet Camera segmenter (vcam.segmenter.Segmenter), "
-                f"which could not be imported: {exc}. {hint}"
-            ) from exc
-        # MediaPipe itself is imported by the Segmenter when it starts: check for it now, so a
-        # missing package fails here and not inside a DataLoader worker.
-        if importlib.util.find_spec("mediapipe") is None:
-            raise ImportError(f"masks='mediapipe' needs the mediapipe package. {hint}")
-        default = getattr(segmenter, "DEFAULT_MODEL_PATH", None)
-        if model_path is None and default is not None and not os.path.isfile(default):
-            raise FileNotFoundError(f"masks='mediapipe': segmentation model not found: {default}")
-        self._model_path = model_path
-        self._segmenter = None
-        self._pid = None
-        self._ts = 0
-
-    def __call__(self, image_rgb: np.ndarray) -> np.ndarray:
-        """Soft person mask, float32 HxW in [0, 1], of an RGB uint8 HxWx3 photo."""
-        if self._segmenter is None or self._pid != os.getpid():
-            from vcam.segmenter import Segmenter
-
-            self._segmenter = Segmenter(self._model_path)
-            self._pid = os.getpid()
-            self._ts = 0
-        self._ts += self._STEP_MS
-        mask = self._segmenter(np.ascontiguousarray(image_rgb), self._ts)
-        height, width = image_rgb.shape[:2]
-        if mask.shape != (height, width):  # the segmenter answers at its own input size
-            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-            np.clip(mask, 0.0, 1.0, out=mask)
-        return mask
-
-    def close(self) -> None:
-        """Release the segmenter (of this process). Safe to call more than once."""
-        seg, self._segmenter = self._segmenter, None
-        if seg is not None and self._pid == os.getpid():
-            seg.close()
-
-    def __getstate__(self) -> dict:
-        # Workers rebuild their own segmenter; the live graph is not picklable.
-        state = self.__dict__.copy()
-        state["_segmenter"] = None
-        state["_pid"] = None
-        return state

@@ -116,7 +116,7 @@ def evaluate_dataset(
     progress: bool = False,
     describe: dict | None = None,
 ) -> EvalResult:
-    """Scores every harmoniser on ``dataset`` (items as ``train.data.datasets``: ``composite``/``real``
+    """Scores every harmoniser on ``dataset`` (items as ``train.data.base``: ``composite``/``real``
     (3, H, W) float [0, 1], ``mask`` (1, H, W), ``name``, ``subset``).
 
     ``harmonisers`` maps a label to an object with the frame call shape (``reset()``, ``info()``);
@@ -275,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     d = p.add_argument_group("data")
     d.add_argument("--data-kind", choices=("synthetic", "ffhqh", "iharmony4", "corpus"),
-                   help="data set layout (train.data.datasets.DataConfig.kind)")
+                   help="data set layout (train.data.base.DataConfig.kind)")
     d.add_argument("--data-root", help="data set root folder")
     d.add_argument("--split", default="test", choices=("train", "val", "test"))
     d.add_argument("--size", default=None,
@@ -378,7 +378,7 @@ def _load_phnets(args, momenta: Iterable[float]) -> dict[str, object]:
 
 
 def _data_config(args, size):
-    from ..data.datasets import DataConfig
+    from ..data.base import DataConfig
 
     opts = {
         "kind": args.data_kind,
@@ -450,7 +450,7 @@ def eval_main(argv: list[str] | None = None) -> int:
         p.error(f"--tensor-path needs --size a multiple of 8, got {size}")
     try:
         methods = _methods(names, args)
-        from ..data.datasets import build_dataset
+        from ..data.build import build_dataset
 
         data_cfg = _data_config(args, size)
         dataset = build_dataset(data_cfg, args.split)
@@ -491,7 +491,7 @@ def _stills_from_args(p, args) -> list[tuple[str, np.ndarray, np.ndarray]]:
     else:
         if not args.data_kind or not args.data_root:
             p.error("--temporal needs --data-kind and --data-root, or --image and --mask")
-        from ..data.datasets import build_dataset
+        from ..data.build import build_dataset
 
         size = _parse_size(p, args.size, None)
         dataset = build_dataset(_data_config(args, size), args.split)
@@ -582,7 +582,7 @@ def _temporal(p: argparse.ArgumentParser, args, names: list[str], metric: Metric
 def _people(p: argparse.ArgumentParser, args, names: list[str], metric: MetricConfig) -> int:
     """``--people``: recolour, identity, new backgrounds and temporal on the corpus's people."""
     from . import people as pe
-    from ..data.datasets import build_dataset
+    from ..data.build import build_dataset
 
     if not args.data_root:
         p.error("--people needs --data-root (a corpus folder made by phnet-corpus)")

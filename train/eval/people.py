@@ -35,7 +35,7 @@ import numpy as np
 
 from ..data.corpus import person_crop
 from ..corpus.manifest import read_manifest
-from ..data.datasets import DataConfig, _resize, read_mask, read_rgb
+from ..data.base import DataConfig, _resize, read_mask, read_rgb
 
 log = logging.getLogger(__name__)
 

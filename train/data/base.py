@@ -1,7 +1,7 @@
-"""Harmonisation datasets: iHarmony4, FFHQH, and FFHQH-style triples synthesised from photos.
+"""What every data set shares: ``DataConfig``, the items, reading images, the base class.
 
-``build_dataset(DataConfig(...), split)`` returns a ``torch.utils.data.Dataset`` whose items are
-dicts:
+``build_dataset(DataConfig(...), split)`` (:mod:`train.data.build`) returns a
+``torch.utils.data.Dataset`` whose items are dicts:
 
 - ``composite``: ``(3, S, S)`` float32 RGB in [0, 1], the image to harmonise;
 - ``mask``: ``(1, S, S)`` float32, the foreground, binarised at 0.5 (the paper trains and
@@ -31,37 +31,26 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .synthesis import (
-    MAX_FOREGROUND, MIN_FOREGROUND, PersonMasker, Rng, foreground_fraction, make_composite,
-    synth_mask,
-)
+from .mix import parse_mix
+from .synthesis import Rng, make_composite
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "KINDS", "SPLITS", "BAD_FILE_POLICIES", "IHARMONY4_SUBSETS", "IMAGE_EXTENSIONS",
-    "BadFileError", "DataConfig", "build_dataset", "HarmonizationDataset", "IHarmony4Dataset",
-    "FFHQHDataset", "SyntheticDataset", "read_rgb", "read_mask", "fit_to_size", "hash_fraction",
-    "list_photos",
+    "KINDS", "SPLITS", "BAD_FILE_POLICIES", "BadFileError", "DataConfig", "HarmonizationDataset",
+    "read_rgb", "read_mask", "fit_to_size",
 ]
 
 KINDS = ("synthetic", "ffhqh", "iharmony4", "corpus")
 SPLITS = ("train", "val", "test")
 BAD_FILE_POLICIES = ("skip", "stop")
-IHARMONY4_SUBSETS = ("HAdobe5k", "HCOCO", "Hday2night", "HFlickr")
-"""The four subsets of iHarmony4; other folders in the same layout are accepted too."""
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-"""Photo files the synthetic dataset picks up (case-insensitive)."""
-MASK_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
-_FFHQ_REAL_DIR = "images1024x1024"
 _SUBSTITUTE_TRIES = 16
 
 
@@ -171,8 +160,6 @@ class DataConfig:
         if not isinstance(self.mix, str):
             _fail("mix", "a string like 'people:0.5,identity:0.5'", self.mix, TypeError)
         if self.mix:
-            from .corpus import parse_mix
-
             try:
                 parse_mix(self.mix)
             except ValueError as exc:
@@ -180,33 +167,6 @@ class DataConfig:
         if self.on_bad_file not in BAD_FILE_POLICIES:
             _fail("on_bad_file", f"one of {', '.join(map(repr, BAD_FILE_POLICIES))}",
                   self.on_bad_file)
-
-
-def build_dataset(cfg: DataConfig, split: str) -> Dataset:
-    """The dataset ``cfg`` describes, for ``split`` (``"train"``, ``"val"`` or ``"test"``).
-
-    Raises:
-        ValueError: an unknown split, an empty or missing root, a layout that does not match
-            the kind, or (``on_bad_file="stop"``) a missing file.
-        ImportError: ``masks="mediapipe"`` without ``vcam.segmenter`` / MediaPipe.
-    """
-    if not isinstance(cfg, DataConfig):
-        raise TypeError(f"cfg must be a DataConfig, got {type(cfg).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
-    if not cfg.root:
-        raise ValueError("DataConfig.root is empty: set it to the photo folder or dataset root")
-    if not Path(cfg.root).is_dir():
-        raise ValueError(f"DataConfig.root {cfg.root!r} is not a folder")
-    if cfg.kind == "iharmony4":
-        return IHarmony4Dataset(cfg, split)
-    if cfg.kind == "ffhqh":
-        return FFHQHDataset(cfg, split)
-    if cfg.kind == "corpus":
-        from .corpus import CorpusDataset
-
-        return CorpusDataset(cfg, split)
-    return SyntheticDataset(cfg, split)
 
 
 # --------------------------------------------------------------------------- files and geometry
@@ -306,12 +266,6 @@ def fit_to_size(
     if rng is not None and rng.chance(0.5):
         out = [img[:, ::-1] for img in out]
     return [np.ascontiguousarray(img) for img in out]
-
-
-def hash_fraction(key: str) -> float:
-    """A fixed number in [0, 1) for ``key`` (SHA-256), for splits that never move."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def _item_seed(*parts: object) -> int:
@@ -448,320 +402,3 @@ class HarmonizationDataset(Dataset):
         # A matte stored at another resolution with the same aspect ratio (FFHQH's alphas may be
         # smaller than the 1024 px FFHQ originals) is resized; any other mismatch is an error.
         return abs(mask_hw[0] * image_hw[1] - mask_hw[1] * image_hw[0]) <= max(image_hw)
-
-
-# --------------------------------------------------------------------------- iHarmony4
-
-def _iharmony4_names(comp_name: str) -> tuple[str, str] | None:
-    """Composite ``c100300_1602094_1.jpg`` -> (mask ``c100300_1602094.png``, real
-    ``c100300.jpg``); ``None`` when the name does not have the three parts."""
-    stem = PurePosixPath(comp_name).stem
-    parts = stem.split("_")
-    if len(parts) < 3 or not all(parts):
-        return None
-    return "_".join(parts[:-1]) + ".png", "_".join(parts[:-2]) + ".jpg"
-
-
-class _DirIndex:
-    """File names of one folder, listed once, found by exact name or by stem."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            names = []
-        self.names = set(names)
-        self.by_stem: dict[str, str] = {}
-        for name in sorted(names):
-            self.by_stem.setdefault(os.path.splitext(name)[0], name)
-
-    def find(self, name: str) -> Path | None:
-        if name in self.names:
-            return self.folder / name
-        alt = self.by_stem.get(os.path.splitext(name)[0])
-        return self.folder / alt if alt is not None else None
-
-
-class IHarmony4Dataset(HarmonizationDataset):
-    """iHarmony4 in its own layout.
-
-    ``root/<Subset>/`` holds ``composite_images/``, ``masks/``, ``real_images/`` and the lists
-    ``<Subset>_train.txt`` / ``<Subset>_test.txt`` (one composite per line, bare or as
-    ``<Subset>/composite_images/<name>``). Without a subset's own lists, the root's
-    ``IHD_train.txt`` / ``IHD_test.txt`` lines for that subset are used. The "val" split is the
-    share ``val_fraction`` of the train list, chosen by hashing the real image's name so all
-    composites of one real image fall on the same side; "train" is the rest.
-
-    Item names are the composite file names (``c100300_1602094_1.jpg``); ``subset`` is the
-    subset's folder name.
-    """
-
-    def __init__(self, cfg: DataConfig, split: str) -> None:
-        super().__init__(cfg, split)
-        root = Path(cfg.root)
-        present = sorted(
-            d.name for d in root.iterdir() if d.is_dir() and (d / "composite_images").is_dir()
-        )
-        if not present:
-            raise ValueError(f"no iHarmony4 subset (a folder with composite_images/) in {root}")
-        wanted = list(cfg.subsets) or present
-        missing = [s for s in wanted if s not in present]
-        if missing:
-            raise ValueError(f"DataConfig.subsets names {missing} not found in {root}; "
-                             f"present: {present}")
-        list_split = "test" if split == "test" else "train"
-        for subset in wanted:
-            self._add_subset(root, subset, list_split)
-        logger.info("iharmony4 %s: %d composites from %s (%d skipped)", split,
-                    len(self._records), ", ".join(wanted), len(self.skipped))
-
-    def _list_lines(self, root: Path, subset: str, list_split: str) -> list[str]:
-        own = root / subset / f"{subset}_{list_split}.txt"
-        if own.is_file():
-            lines = own.read_text(encoding="utf-8").splitlines()
-        else:
-            shared = root / f"IHD_{list_split}.txt"
-            if not shared.is_file():
-                raise ValueError(f"iHarmony4 subset {subset}: neither {own} nor {shared} exists")
-            lines = [ln for ln in shared.read_text(encoding="utf-8").splitlines()
-                     if ln.strip().replace("\\", "/").startswith(subset + "/")]
-        return [PurePosixPath(ln.strip().replace("\\", "/")).name
-                for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-
-    def _add_subset(self, root: Path, subset: str, list_split: str) -> None:
-        base = root / subset
-        comps = _DirIndex(base / "composite_images")
-        masks = _DirIndex(base / "masks")
-        reals = _DirIndex(base / "real_images")
-        for comp_name in self._list_lines(root, subset, list_split):
-            names = _iharmony4_names(comp_name)
-            comp_path = base / "composite_images" / comp_name
-            if names is None:
-                self._bad(comp_path, "name does not follow <real>_<object>_<k>.jpg")
-                continue
-            mask_name, real_name = names
-            if list_split == "train":
-                in_val = hash_fraction(f"{subset}/{os.path.splitext(real_name)[0]}") \
-                    < self.cfg.val_fraction
-                if in_val != (self.split == "val"):
-                    continue
-            found = (comps.find(comp_name), masks.find(mask_name), reals.find(real_name))
-            wanted = (comp_path, base / "masks" / mask_name, base / "real_images" / real_name)
-            gap = next((w for f, w in zip(found, wanted) if f is None), None)
-            if gap is not None:
-                self._bad(gap, f"file not found (needed by composite {comp_name})")
-                continue
-            self._records.append((subset, comp_name, tuple(map(str, found))))
-
-    def _load(self, index: int, gen: torch.Generator):
-        subset, name, paths = self._records[index]
-        composite, mask, real = self._fit_triple(gen, paths)
-        return composite, mask, real, name, subset
-
-    @property
-    def names(self) -> list[str]:
-        """Composite names of the items, in order."""
-        return [r[1] for r in self._records]
-
-
-# --------------------------------------------------------------------------- FFHQH
-
-class FFHQHDataset(HarmonizationDataset):
-    """FFHQH in its layout: ``{root}/{train,val,test}_split.txt`` list names; the composite is
-    ``{root}/comp/<name>``, the matte ``{root}/alpha/<name>``, the real image
-    ``{real_root}/<name>`` (default ``{root}/images1024x1024``).
-
-    A file stored with another extension (``.jpg`` for ``.png``) is found by its stem, and a
-    real image in FFHQ's thousands sub-folders (``images1024x1024/01000/01234.png``) is found
-    too. Mattes are binarised at 0.5 after resizing.
-    """
-
-    subset_label = "ffhqh"
-
-    def __init__(self, cfg: DataConfig, split: str) -> None:
-        super().__init__(cfg, split)
-        root = Path(cfg.root)
-        real_root = Path(cfg.real_root) if cfg.real_root else root / _FFHQ_REAL_DIR
-        list_file = root / f"{split}_split.txt"
-        if not list_file.is_file():
-            raise ValueError(f"FFHQH split list not found: {list_file}")
-        if not real_root.is_dir():
-            raise ValueError(f"FFHQH real images folder not found: {real_root} "
-                             "(set DataConfig.real_root to the FFHQ images folder)")
-        for line in list_file.read_text(encoding="utf-8").splitlines():
-            name = line.strip().replace("\\", "/")
-            if not name or name.startswith("#"):
-                continue
-            comp = self._locate(root / "comp", name)
-            alpha = self._locate(root / "alpha", name)
-            real = self._locate(real_root, name, ffhq_subdirs=True)
-            wanted = (root / "comp" / name, root / "alpha" / name, real_root / name)
-            gap = next((w for f, w in zip((comp, alpha, real), wanted) if f is None), None)
-            if gap is not None:
-                self._bad(gap, "file not found")
-                continue
-            self._records.append((name, (str(comp), str(alpha), str(real))))
-        logger.info("ffhqh %s: %d items (%d skipped)", split, len(self._records),
-                    len(self.skipped))
-
-    @staticmethod
-    def _locate(folder: Path, name: str, ffhq_subdirs: bool = False) -> Path | None:
-        exact = folder / name
-        if exact.is_file():
-            return exact
-        rel = PurePosixPath(name)
-        candidates = [folder / rel.parent]
-        if ffhq_subdirs and rel.stem.isdigit():
-            candidates.append(folder / f"{int(rel.stem) // 1000 * 1000:05d}")
-        for base in candidates:
-            for ext in (rel.suffix, ".png", ".jpg", ".jpeg"):
-                path = base / (rel.stem + ext)
-                if path.is_file():
-                    return path
-        return None
-
-    def _load(self, index: int, gen: torch.Generator):
-        name, paths = self._records[index]
-        composite, mask, real = self._fit_triple(gen, paths)
-        return composite, mask, real, name, self.subset_label
-
-    @property
-    def names(self) -> list[str]:
-        """Item names (as in the split list), in order."""
-        return [r[0] for r in self._records]
-
-
-# --------------------------------------------------------------------------- synthetic
-
-def list_photos(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[str]:
-    """Relative POSIX paths of the photos (``IMAGE_EXTENSIONS``) under ``root``, sorted;
-    anything under ``exclude`` (e.g. a mask folder inside the photo folder) is left out."""
-    root = Path(root)
-    skip = Path(exclude).resolve() if exclude is not None else None
-    found = []
-    for folder, dirs, files in os.walk(root):
-        if skip is not None and Path(folder).resolve() == skip:
-            dirs[:] = []
-            continue
-        dirs.sort()
-        for f in files:
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."):
-                found.append(Path(folder, f).relative_to(root).as_posix())
-    return sorted(found)
-
-
-class SyntheticDataset(HarmonizationDataset):
-    """FFHQH-style triples made on the fly from any folder of photos (paper §3.2).
-
-    Every photo (``.jpg``/``.jpeg``/``.png``, searched recursively) gives ``samples_per_image``
-    items: ``real`` is a crop of the photo (see :func:`fit_to_size`), ``mask`` comes from
-    ``DataConfig.masks``, and ``composite`` is the real crop with its foreground colour-augmented
-    (:func:`train.data.augment.augment_foreground`), the background left bit-exact.
-
-    Photos are split by source image, never by crop: the hash of the photo's relative path puts
-    it in test (below ``test_fraction``), val (below ``test_fraction + val_fraction``) or train,
-    independently of the seed and of the other photos, so adding photos never moves one.
-
-    Masks: ``"synth"`` draws a new silhouette or shape per item (:func:`synth_mask`), resampled
-    while the foreground covers less than 5 % or more than 95 %. ``"mediapipe"`` segments the
-    crop with ``vcam.segmenter``; where that finds no usable person (the same 5-95 % bounds,
-    e.g. a photo of a landscape) a drawn mask is used instead. ``"folder:<path>"`` reads the mask
-    file with the photo's relative path and stem (or, failing that, its bare stem) in that
-    folder; photos without one are skipped.
-
-    Item names are ``<relative path>#<k>``, ``k`` counting the samples of one photo.
-    """
-
-    subset_label = "synthetic"
-
-    def __init__(self, cfg: DataConfig, split: str) -> None:
-        super().__init__(cfg, split)
-        root = Path(cfg.root)
-        self._mask_dir: Path | None = None
-        self._mask_files: dict[str, Path] = {}
-        self._masker: PersonMasker | None = None
-        self._fallback_logged: set[str] = set()
-        if cfg.masks.startswith("folder:"):
-            self._mask_dir = Path(cfg.masks[len("folder:"):])
-            if not self._mask_dir.is_dir():
-                raise ValueError(f"DataConfig.masks folder not found: {self._mask_dir}")
-            self._index_masks()
-        elif cfg.masks == "mediapipe":
-            self._masker = PersonMasker()
-
-        photos = list_photos(root, exclude=self._mask_dir)
-        if not photos:
-            raise ValueError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
-        self.photos: list[str] = []
-        for rel in photos:
-            if self.split_of(rel, cfg) != split:
-                continue
-            if self._mask_dir is not None and self._find_mask(rel) is None:
-                self._bad(root / rel, f"no mask file for it in {self._mask_dir}")
-                continue
-            self.photos.append(rel)
-        self._records = [(rel, k) for rel in self.photos for k in range(cfg.samples_per_image)]
-        if not self.photos:
-            logger.warning("synthetic %s: none of the %d photos under %s falls in this split "
-                           "(val_fraction=%g, test_fraction=%g)", split, len(photos), root,
-                           cfg.val_fraction, cfg.test_fraction)
-        logger.info("synthetic %s: %d photos x %d samples, masks %s", split, len(self.photos),
-                    cfg.samples_per_image, cfg.masks)
-
-    @staticmethod
-    def split_of(rel_path: str, cfg: DataConfig) -> str:
-        """The split of the photo at ``rel_path`` (relative POSIX path) under ``cfg``."""
-        u = hash_fraction(rel_path)
-        if u < cfg.test_fraction:
-            return "test"
-        if u < cfg.test_fraction + cfg.val_fraction:
-            return "val"
-        return "train"
-
-    def _index_masks(self) -> None:
-        by_stem: dict[str, list[Path]] = {}
-        for folder, dirs, files in os.walk(self._mask_dir):
-            dirs.sort()
-            for f in sorted(files):
-                if f.lower().endswith(MASK_EXTENSIONS):
-                    path = Path(folder, f)
-                    rel = path.relative_to(self._mask_dir).with_suffix("").as_posix()
-                    self._mask_files[rel] = path
-                    by_stem.setdefault(path.stem, []).append(path)
-        self._mask_by_stem = {k: v[0] for k, v in by_stem.items() if len(v) == 1}
-
-    def _find_mask(self, rel: str) -> Path | None:
-        key = PurePosixPath(rel).with_suffix("").as_posix()
-        return self._mask_files.get(key) or self._mask_by_stem.get(PurePosixPath(rel).stem)
-
-    def _load(self, index: int, gen: torch.Generator):
-        rel, k = self._records[index]
-        path = Path(self.cfg.root) / rel
-        photo = read_rgb(path)
-        rng = self._rng(gen)
-        name = f"{rel}#{k}"
-        if self._mask_dir is not None:
-            mask_path = self._find_mask(rel)
-            mask = read_mask(mask_path)
-            if mask.shape != photo.shape[:2]:
-                if not self._mask_resizable(mask.shape, photo.shape[:2]):
-                    raise BadFileError(mask_path, f"mask is {mask.shape[1]}x{mask.shape[0]} "
-                                       f"but the photo is {photo.shape[1]}x{photo.shape[0]}")
-                mask = _resize(mask, photo.shape[1], photo.shape[0])
-            real, mask = fit_to_size([photo, mask], self.cfg.size, rng)
-            return None, mask, real, name, self.subset_label
-
-        (real,) = fit_to_size([photo], self.cfg.size, rng)
-        mask = None
-        if self._masker is not None:
-            person = self._masker(real)
-            if MIN_FOREGROUND <= foreground_fraction(person) <= MAX_FOREGROUND:
-                mask = person
-            elif rel not in self._fallback_logged:
-                self._fallback_logged.add(rel)
-                logger.info("no usable person mask in %s (foreground %.1f %%): drawing one",
-                            rel, 100 * foreground_fraction(person))
-        if mask is None:
-            mask = synth_mask(real.shape[0], real.shape[1], gen)
-        return None, mask, real, name, self.subset_label
