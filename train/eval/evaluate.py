@@ -472,6 +472,13 @@ def eval_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def temporal_main(argv: list[str] | None = None) -> int:
+    """Console entry for the temporal evaluation alone: the same as ``phnet-eval --temporal``."""
+    import sys
+
+    return eval_main(["--temporal", *(sys.argv[1:] if argv is None else argv)])
+
+
 def _stills_from_args(p, args) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, real RGB uint8, mask float32) pairs: from --image/--mask or from the data set."""
     import cv2

@@ -313,12 +313,3 @@ def format_temporal_markdown(res: TemporalResult, title: str = "PHNet temporal e
 
 def _fmt(x, digits: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def temporal_main(argv: list[str] | None = None) -> int:
-    """Console entry for the temporal evaluation alone: the same as ``phnet-eval --temporal``."""
-    import sys
-
-    from .evaluate import eval_main
-
-    return eval_main(["--temporal", *(sys.argv[1:] if argv is None else argv)])
