@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
-from vcam.cli import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, build_parser, main
+from vcam.commands import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, build_parser, main
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig
 from vcam.demo_source import DemoSource, DemoSourceConfig
 from vcam.settings import Settings, SettingsError, load_settings, save_settings
@@ -158,7 +158,7 @@ def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
     import signal
 
     script = ("import sys; from standins import register_stand_ins, TEST_BACKEND; "
-              "register_stand_ins(); from vcam.cli import main; "
+              "register_stand_ins(); from vcam.commands import main; "
               "sys.exit(main(['run', '--camera', 'demo', '--size', '160x120', '--mode', "
               "'colortransfer', '--backend', TEST_BACKEND, '-v']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
@@ -278,7 +278,7 @@ def test_background_argument_forms(tmp_path):
 
 
 def test_network_flags_reach_the_harmonise_settings():
-    from vcam.cli import _settings, build_parser
+    from vcam.commands import _settings, build_parser
 
     args = build_parser().parse_args(["demo", "--network-every", "3"])
     assert _settings(args).harmonise.network_every == 3
@@ -458,7 +458,7 @@ def test_a_user_error_as_a_user_sees_it_and_with_v(workdir):
 
 def test_demo_labels_fit_their_panels():
     # Failed before: at small sizes "harmonised (colour transfer)" ran off the picture.
-    from vcam.cli import _panels
+    from vcam.commands import _panels
     from vcam.pipeline import FrameResult
 
     frame = np.full((46, 124, 3), 255, np.uint8)
@@ -530,7 +530,7 @@ def test_the_demo_figures_add_up(tmp_path, capsys):
 
 
 def test_run_status_line_reports_the_cores():
-    from vcam.cli import _status_line
+    from vcam.commands import _status_line
 
     snap = {"fps": {"processed": 30.0, "sent": 30.0}, "latency": {"median_ms": 40.0},
             "counters": {"dropped": 2}, "cpu_cores": 0.42}

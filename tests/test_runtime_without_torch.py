@@ -19,7 +19,7 @@ from phnet.harmonizer import choose_backend
 from phnet.runners import Device, OrtRunner, cuda_device_count
 
 CAMERA_MODULES = [
-    "phnet", "phnet.harmonizer", "phnet.colortransfer", "vcam.cli", "vcam.pipeline",
+    "phnet", "phnet.harmonizer", "phnet.colortransfer", "vcam.commands", "vcam.pipeline",
     "vcam.harmonise_stage", "vcam.segmenter", "vcam.mask_refiner", "vcam.backgrounds",
     "vcam.compositor", "vcam.sinks", "vcam.sources", "vcam.demo_source", "vcam.panel",
     "vcam.panel.window", "vcam.panel.controls", "vcam.panel.controller", "vcam.panel.preview",
@@ -76,7 +76,7 @@ def test_without_torch_installed_the_demo_runs_and_torch_requests_fail_in_one_li
         import sys
         sys.modules["torch"] = None
         import phnet
-        from vcam.cli import main
+        from vcam.commands import main
 
         assert main(["demo", "--frames", "3", "--size", "320x240"]) == 0
         for call in (lambda: phnet.Harmonizer.load({str(ckpt)!r}),
@@ -128,7 +128,7 @@ def test_a_cuda_provider_that_cannot_start_is_reported_not_hidden(caplog):
     assert any("CUDA execution provider" in r.getMessage() for r in caplog.records)
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         phnet.Harmonizer.load(device="cuda")
-    from vcam.cli import _describe_harmonisation
+    from vcam.commands import _describe_harmonisation
 
     h = phnet.Harmonizer(runner, None, 256)
     assert "NOT on the GPU: " in _describe_harmonisation(h.info())

@@ -2,6 +2,6 @@
 
 import sys
 
-from vcam.cli import main
+from vcam.commands import main
 
 sys.exit(main())
