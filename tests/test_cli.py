@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
-from vcam.commands import DEMO_PICTURE, DEMO_VIDEO, background_from_arg, build_parser, main
+from vcam.commands import build_parser, main
+from vcam.commands.common import background_from_arg
+from vcam.commands.demo import DEMO_PICTURE, DEMO_VIDEO
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig
 from vcam.demo_source import DemoSource, DemoSourceConfig
 from vcam.settings import Settings, SettingsError, load_settings, save_settings
@@ -278,7 +280,8 @@ def test_background_argument_forms(tmp_path):
 
 
 def test_network_flags_reach_the_harmonise_settings():
-    from vcam.commands import _settings, build_parser
+    from vcam.commands import build_parser
+    from vcam.commands.common import _settings
 
     args = build_parser().parse_args(["demo", "--network-every", "3"])
     assert _settings(args).harmonise.network_every == 3
@@ -458,7 +461,7 @@ def test_a_user_error_as_a_user_sees_it_and_with_v(workdir):
 
 def test_demo_labels_fit_their_panels():
     # Failed before: at small sizes "harmonised (colour transfer)" ran off the picture.
-    from vcam.commands import _panels
+    from vcam.commands.demo import _panels
     from vcam.pipeline import FrameResult
 
     frame = np.full((46, 124, 3), 255, np.uint8)
@@ -530,7 +533,7 @@ def test_the_demo_figures_add_up(tmp_path, capsys):
 
 
 def test_run_status_line_reports_the_cores():
-    from vcam.commands import _status_line
+    from vcam.commands.run import _status_line
 
     snap = {"fps": {"processed": 30.0, "sent": 30.0}, "latency": {"median_ms": 40.0},
             "counters": {"dropped": 2}, "cpu_cores": 0.42}

@@ -128,7 +128,7 @@ def test_a_cuda_provider_that_cannot_start_is_reported_not_hidden(caplog):
     assert any("CUDA execution provider" in r.getMessage() for r in caplog.records)
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         phnet.Harmonizer.load(device="cuda")
-    from vcam.commands import _describe_harmonisation
+    from vcam.commands.common import _describe_harmonisation
 
     h = phnet.Harmonizer(runner, None, 256)
     assert "NOT on the GPU: " in _describe_harmonisation(h.info())

@@ -1,0 +1,250 @@
+"""What every ``phnet-cam`` command shares: its options, its settings, its errors.
+
+Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
+Every error a user can cause (a setting out of range, a file that is missing or of the wrong
+kind, a missing camera, no virtual camera device) is reported in one line on stderr naming the
+input and what was expected, with exit code 2 (``-v`` adds the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig
+from vcam.pipeline import PipelineConfig
+from vcam.settings import Settings, SettingsError, load_settings
+from vcam.sources import VIDEO_SUFFIXES
+
+logger = logging.getLogger(__name__)
+
+PROG = "phnet-cam"
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix (a setting, a file, a device): shown as one line, exit 2."""
+
+
+# ------------------------------------------------------------------------------ argument types
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size must be WIDTHxHEIGHT, e.g. 640x480, got {text!r}"
+        ) from None
+    return w, h
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
+def background_from_arg(value: str, base: BackgroundConfig | None = None) -> BackgroundConfig:
+    """``--background``: ``blur``, ``none``, ``color`` or ``color:R,G,B``, a bundled picture's
+    name (``dune``, ``storm``, ``meadow``), or an existing image or video file.
+
+    Raises:
+        UserError: anything else (the message lists what is accepted).
+    """
+    from vcam.images import BACKGROUND_PATHS
+
+    base = base if base is not None else BackgroundConfig()
+    key = value.strip()
+    if key.lower() in ("blur", "none"):
+        return dataclasses.replace(base, kind=key.lower(), path="")
+    if key.lower() == "color" or key.lower().startswith("color:"):
+        color = base.color
+        if ":" in key:
+            try:
+                color = tuple(int(c) for c in key.split(":", 1)[1].split(","))
+            except ValueError:
+                raise UserError(
+                    f"--background color:R,G,B needs three integers in [0, 255], got {value!r}"
+                ) from None
+        return dataclasses.replace(base, kind="color", path="", color=color)
+    if key.lower() in BACKGROUND_PATHS:
+        return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
+    if not Path(key).is_file():
+        what = "no such file" if Path(key).suffix or not key else "not a name it knows"
+        raise UserError(
+            f"--background {value}: {what}; expected an image or video file, a bundled "
+            f"picture ({', '.join(BACKGROUND_PATHS)}), blur, none, color or color:R,G,B"
+        )
+    kind = "video" if Path(key).suffix.lower() in VIDEO_SUFFIXES else "image"
+    return dataclasses.replace(base, kind=kind, path=key)
+
+
+# ------------------------------------------------------------------------------ shared options
+
+
+def verbosity_options() -> argparse.ArgumentParser:
+    """``-v``: a parent of every command's parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v: info, -vv: debug)")
+    return common
+
+
+def stage_options() -> argparse.ArgumentParser:
+    """The pipeline's settings (``--config``, ``--background``, ``--mode``, ...): a parent of the
+    parsers of the commands that run the pipeline."""
+    stages = argparse.ArgumentParser(add_help=False)
+    stages.add_argument("--config", metavar="FILE", help="settings file (TOML); flags override it")
+    stages.add_argument(
+        "--background", metavar="PATH|blur|color|none",
+        help="background: an image or video file, a bundled picture (dune, storm, meadow), "
+        "blur, none, color or color:R,G,B",
+    )
+    stages.add_argument("--mode", choices=HARMONISE_MODES,
+                        help="harmonisation (phnet falls back to colour transfer without a model)")
+    stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
+    stages.add_argument("--network-every", type=_positive_int, metavar="K",
+                        help="run PHNet on every K-th frame and reuse its colour model between")
+    stages.add_argument("--network-thread", nargs="?", const="on", choices=NETWORK_THREAD_MODES,
+                        help="on: run PHNet on its own thread, every frame uses its latest colour "
+                        "model (the fastest mode on a CPU); off: in the frame's path; auto "
+                        "(default for run and panel): on when PHNet runs on the CPU. demo and "
+                        "process run it on every frame unless told otherwise")
+    stages.add_argument("--network-rate", type=float, metavar="R",
+                        help="with the network thread: PHNet runs at most R times a second "
+                        "(default 3; 0 = as often as it can), and at once when the light or the "
+                        "person's place changes")
+    return stages
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The config file (or the defaults), then every flag that was given.
+
+    Raises:
+        UserError: a flag's value is refused (the message names the setting and its range).
+        SettingsError: the config file is refused.
+    """
+    try:
+        return _merge_settings(args)
+    except SettingsError:
+        raise
+    except ValueError as exc:  # the configs' checks name the field and the allowed range
+        raise UserError(str(exc)) from exc
+
+
+def _merge_settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config) if getattr(args, "config", None) else Settings()
+    camera, background, harmonise = settings.camera, settings.background, settings.harmonise
+    if getattr(args, "camera", None) is not None:
+        camera = dataclasses.replace(camera, device=args.camera)
+    if getattr(args, "size", None) is not None:
+        camera = dataclasses.replace(camera, width=args.size[0], height=args.size[1])
+    if getattr(args, "fps", None) is not None:
+        camera = dataclasses.replace(camera, fps=args.fps)
+    if getattr(args, "mirror", None):
+        camera = dataclasses.replace(camera, mirror=True)
+    if getattr(args, "background", None) is not None:
+        background = background_from_arg(args.background, background)
+    if getattr(args, "mode", None) is not None:
+        harmonise = dataclasses.replace(harmonise, mode=args.mode)
+    if getattr(args, "no_harmonise", False):
+        harmonise = dataclasses.replace(harmonise, mode="off")
+    if getattr(args, "model", None) is not None:
+        harmonise = dataclasses.replace(harmonise, model=args.model)
+    if getattr(args, "network_every", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_every=args.network_every)
+    if getattr(args, "network_rate", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_rate=args.network_rate)
+    if getattr(args, "network_thread", None) is not None:
+        harmonise = dataclasses.replace(harmonise, network_thread=args.network_thread)
+    elif getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto":
+        # Offline work is judged by its pictures, not its rate: the network sees every frame.
+        harmonise = dataclasses.replace(harmonise, network_thread="off")
+    return dataclasses.replace(settings, camera=camera, background=background,
+                               harmonise=harmonise)
+
+
+def _pipeline_config(settings: Settings, **extra) -> PipelineConfig:
+    try:
+        return PipelineConfig(camera=settings.camera, mask=settings.mask,
+                              background=settings.background, harmonise=settings.harmonise,
+                              **extra)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "fix a setting, a file or a device", not "bug"."""
+    from vcam.backgrounds import BackgroundError
+    from vcam.sinks import SinkError
+    from vcam.sources import SourceError
+
+    from vcam.harmonise_stage import HarmoniseError
+
+    return (UserError, SettingsError, SourceError, SinkError, BackgroundError, HarmoniseError,
+            FileNotFoundError)
+
+
+# ------------------------------------------------------------------------ errors and reporting
+
+
+def _fail(exc: BaseException) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__  # always one line
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    logger.info("the error in full (shown with -v)", exc_info=exc)
+    return EXIT_USAGE
+
+
+def _setup_logging(verbose: int) -> None:
+    """Our warnings and errors only; ``-v`` adds information and the native libraries' own
+    lines (MediaPipe, TensorFlow Lite, OpenCV), ``-vv`` debugging."""
+    from vcam import native
+
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    native.configure(verbose)
+
+
+def _describe_harmonisation(info: dict) -> str:
+    """One honest line: what runs, where, and why it is not PHNet when PHNet was asked for."""
+    method = info.get("method")
+    if method == "off":
+        return "off (the plain composite)"
+    if method == "phnet":
+        text = (f"PHNet {info.get('config', '?')} on {info.get('backend', '?')} "
+                f"{info.get('device', '?')} {info.get('dtype', '')}".rstrip())
+        text += f", {info.get('resolution', '?')} px, checkpoint {info.get('checkpoint', '?')}"
+        if info.get("fallback"):  # the GPU was asked for and did not start
+            text += f", NOT on the GPU: {info['fallback']}"
+    elif method == "colortransfer":
+        text = "colour transfer (Reinhard, masked, in Lab)"
+    else:
+        text = str(method)
+    if info.get("mode") == "phnet" and method != "phnet":
+        text += f", NOT PHNet: {info.get('fallback', 'PHNet could not run')}"
+    if "momentum" in info:
+        text += f"; temporal momentum {info['momentum']}"
+    if info.get("strength", 1.0) != 1.0:
+        text += f"; strength {info['strength']}"
+    return text
