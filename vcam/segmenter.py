@@ -41,6 +41,17 @@ LANDSCAPE_MIN_ASPECT = 1.5
 #: it: the models' input width, so MediaPipe's own resize (and the mask it returns) is small.
 INPUT_LONG_SIDE = 256
 
+#: Each model's input (width, height). MediaPipe stretches whatever it is given to this size,
+#: so a frame of another aspect is first letterboxed to it (``letterbox``): the general model
+#: given a 4:3 frame squeezed into its square saw people a third wider than they are, and took
+#: patches of a pale wall beside the neck for the person (the demo's haze, issue 20).
+MODEL_INPUT = {"general": (256, 256), "landscape": (256, 144)}
+
+#: The letterbox bars' level. Black gave the lowest SAD on the demo and the composited people
+#: (mid-grey, a repeated or a mirrored border each did worse on one set or another;
+#: docs/MATTING.md, "Causes").
+PAD_VALUE = 0
+
 
 def model_for_aspect(width: int, height: int) -> str:
     """``landscape`` for frames at least 3:2 wide (16:9, 16:10), else ``general``."""
@@ -57,6 +68,21 @@ def input_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def letterbox(image: np.ndarray, aspect: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` (HxWxC uint8) centred on a canvas of width / height ``aspect``, no smaller than
+    it, the bars ``PAD_VALUE``; returns the canvas and the image's (x, y) on it (the image
+    itself and (0, 0) when it already has that aspect, to the pixel)."""
+    height, width = image.shape[:2]
+    canvas_w = max(width, round(height * aspect))
+    canvas_h = max(height, round(width / aspect))
+    if (canvas_w, canvas_h) == (width, height):
+        return image, (0, 0)
+    x, y = (canvas_w - width) // 2, (canvas_h - height) // 2
+    canvas = np.full((canvas_h, canvas_w, image.shape[2]), PAD_VALUE, np.uint8)
+    canvas[y:y + height, x:x + width] = image
+    return canvas, (x, y)
+
+
 def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``frame`` at ``size`` = (width, height), no larger than it: halvings (OpenCV's bilinear
     at exactly half is a 2x2 box average, and its fastest resize) while the frame is at least
@@ -71,6 +97,11 @@ def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _input_of(path: Path) -> tuple[int, int]:
+    """The model input (width, height) of a model file: the landscape model's, else square."""
+    return MODEL_INPUT["landscape" if path == LANDSCAPE_MODEL_PATH else "general"]
+
+
 class Segmenter(Closing):
     """Soft person mask for each video frame.
 
@@ -78,9 +109,10 @@ class Segmenter(Closing):
     confidence mask (asking for the category mask as well doubles the cost). The selfie models
     have one label, ``selfie``, so the only confidence mask is the person's.
 
-    The frame is shrunk to the model's input width first (``input_size``): MediaPipe then
-    resizes a 256-pixel picture, not the camera's, and returns a mask of that size, which the
-    mask refiner brings back to the frame (it works at a low resolution anyway).
+    The frame is shrunk to the model's input width first (``input_size``) and letterboxed to
+    the model's aspect (``letterbox``): MediaPipe then resizes a 256-pixel picture, not the
+    camera's, without stretching it, and the frame's part of its mask comes back, which the mask
+    refiner brings to the frame's size (it works at a low resolution anyway).
 
     Close it explicitly (or use ``with``): MediaPipe's own ``__del__`` cannot release the
     graph once the interpreter is shutting down, and prints a traceback instead.
@@ -140,6 +172,7 @@ class Segmenter(Closing):
         self._base_options = BaseOptions
         width, height = frame_size if frame_size is not None else (16, 9)
         self._model_path = self._path_for(width, height)
+        self._input_size = _input_of(self._model_path)
         self._segmenter = self._graph(self._model_path)
         self._labels = list(self._segmenter.labels)
 
@@ -245,13 +278,18 @@ class Segmenter(Closing):
         if path != self._model_path:
             self._segmenter = self._graph(path)
             self._model_path = path
-        small = np.ascontiguousarray(shrink(frame_rgb, input_size(width, height)))
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=small)
+            self._input_size = _input_of(path)
+        small = shrink(frame_rgb, input_size(width, height))
+        model_w, model_h = self._input_size
+        canvas, (x, y) = letterbox(small, model_w / model_h)
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                               data=np.ascontiguousarray(canvas))
         result = self._segmenter.segment_for_video(image, ts)
-        # The view belongs to MediaPipe's image; copy it out, dropping the trailing channel axis
-        # (this MediaPipe version returns HxWx1).
+        # The view belongs to MediaPipe's image (the canvas's size, HxWx1 in this MediaPipe
+        # version); copy the frame's part out.
         view = result.confidence_masks[0].numpy_view()
-        mask = np.array(view, dtype=np.float32, copy=True).reshape(view.shape[0], view.shape[1])
+        view = view.reshape(view.shape[0], view.shape[1])
+        mask = np.array(view[y:y + small.shape[0], x:x + small.shape[1]], dtype=np.float32)
         np.clip(mask, 0.0, 1.0, out=mask)
         return mask
 
