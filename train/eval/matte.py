@@ -20,7 +20,8 @@ Sets (``--sets``):
 
 - ``demo``: the built-in demo source (``vcam.demo_source``, 90 frames); reference: RVM's matte
   and foreground colour of its portrait, made here offline at the portrait's size, its small
-  enclosed holes filled (RVM cuts the name badge out), warped as the source warps the portrait.
+  enclosed holes filled (RVM cuts the name badge out) and the helmet she holds added
+  (``DEMO_HELMET``; RVM leaves it half transparent), warped as the source warps the portrait.
 - ``corpus``: every person of a ``phnet-corpus`` folder (all splits: nothing is trained here),
   animated as the demo source animates its portrait (camera sway and zoom, exposure and white
   balance drift, sensor noise); reference: the corpus matte (RVM or labelme) warped the same way,
@@ -74,6 +75,9 @@ GHOST_ALPHA, GHOST_REF = 0.25, 0.05
 HOLE_ALPHA, HOLE_REF = 0.5, 0.95
 DEMO_FILL_FRACTION = 0.01
 """The demo reference's enclosed holes smaller than this share of the portrait are filled."""
+DEMO_HELMET = ((391, 461), (111, 114))
+"""The held helmet's outline in the demo portrait's pixels (512x512): an ellipse's centre and
+half-axes, fitted by eye to its rim; it runs off the picture's bottom."""
 
 
 @dataclass
@@ -271,6 +275,15 @@ def demo_clip(stills: RvmStills, frames: int, size: tuple[int, int]) -> Clip:
     rgb = read_rgb(PORTRAIT_PATH)
     alpha, fg = stills(rgb, "demo-portrait")
     alpha = fill_small_holes(alpha, DEMO_FILL_FRACTION)
+    # The helmet she holds is part of what the camera should show; RVM leaves it half
+    # transparent, so it is added as the ellipse that outlines it (drawn at 4x, averaged down).
+    (cx, cy), (ax, ay) = DEMO_HELMET
+    big = np.zeros((rgb.shape[0] * 4, rgb.shape[1] * 4), np.uint8)
+    cv2.ellipse(big, (cx * 4 + 2, cy * 4 + 2), (ax * 4, ay * 4), 0, 0, 360, 255, -1)
+    helmet = cv2.resize(big, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    helmet = helmet.astype(np.float32) / 255.0
+    fg = np.where((helmet > alpha)[..., None], rgb, fg)
+    alpha = np.maximum(alpha, helmet)
     return _animated("demo", "demo", PORTRAIT_PATH, alpha, fg, frames, size, seed=0)
 
 
@@ -582,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="SET/CLIP:FRAME list for --grid")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for quiet in ("vcam", "train.corpus"):  # their start-up lines, once per clip
+        logging.getLogger(quiet).setLevel(logging.WARNING)
 
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
