@@ -556,6 +556,102 @@ def grid(kept: dict[tuple[str, int], dict], columns: list[str], path: Path,
     return path
 
 
+#: Where the demo's defects of issue 20 show, in the portrait's pixels (512x512) as (x0, y0, x1,
+#: y1): the haze was old wall between the neck ring and the model shuttle, the strip the wall
+#: between her left arm and the dark stand, the badge the name badge on her chest.
+DEMO_REGIONS = {"haze": (300, 110, 380, 260), "strip": (352, 270, 385, 345),
+                "badge": (280, 342, 328, 372)}
+#: A frame shows a defect when, in its region: haze, more than 400 ghost pixels (alpha >= 0.25
+#: where the reference < 0.05; at 640x480); strip, more than 150; badge, more than 1 % of the
+#: badge below alpha 0.5; helmet, more than 5 % of the helmet (its ellipse shrunk by 6 px)
+#: below alpha 0.5 (see-through).
+DEMO_LIMITS = {"haze": 400, "strip": 150, "badge": 0.01, "helmet": 0.05}
+
+
+def demo_defects(stills: RvmStills, method, size: tuple[int, int] = (640, 480)) -> dict:
+    """The frames of the built-in demo (90, seed 0) in which ``method`` shows each defect of
+    issue 20 (``DEMO_REGIONS``, ``DEMO_LIMITS``): {defect: [frame indices]}."""
+    from vcam.demo_source import DemoSource, DemoSourceConfig
+
+    clip = demo_clip(stills, 90, size)
+    source = DemoSource(DemoSourceConfig(width=size[0], height=size[1], frames=90,
+                                         realtime=False, seed=0))
+    (cx, cy), (ax, ay) = DEMO_HELMET
+    helmet = np.zeros((512, 512), np.float32)
+    cv2.ellipse(helmet, (cx, cy), (ax - 6, ay - 6), 0, 0, 360, 1.0, -1)
+    found: dict[str, list[int]] = {k: [] for k in DEMO_LIMITS}
+    method.start(size[0], size[1], clip.fps)
+
+    def warped(plane: np.ndarray, i: int) -> np.ndarray:
+        return cv2.warpAffine(plane, source.view_transform(i), size) > 0.5
+
+    for i, ref in enumerate(clip.frames()):
+        alpha, _ = method(ref.frame, i / clip.fps)
+        ghost = (alpha >= GHOST_ALPHA) & (ref.alpha < GHOST_REF)
+        for name, (x0, y0, x1, y1) in DEMO_REGIONS.items():
+            region = np.zeros((512, 512), np.float32)
+            region[y0:y1, x0:x1] = 1.0
+            inside = warped(region, i)
+            if name == "badge":
+                bad = float((alpha[inside] < HOLE_ALPHA).mean()) > DEMO_LIMITS[name]
+            else:
+                bad = int(np.count_nonzero(ghost & inside)) > DEMO_LIMITS[name]
+            if bad:
+                found[name].append(i)
+        held = warped(helmet, i)
+        if float((alpha[held] < HOLE_ALPHA).mean()) > DEMO_LIMITS["helmet"]:
+            found["helmet"].append(i)
+    method.stop()
+    return found
+
+
+def rvm_cost(sizes: list[tuple[int, int]], ratios: list[float], frames: int = 30,
+             model_path: Path | None = None) -> list[dict]:
+    """Robust Video Matting's cost on the CPU: for each frame size and downsample ratio, the
+    median milliseconds of one ``RvmMatter`` call on demo frames (state carried, after 3
+    warm-up frames) and the process CPU time per frame; ``cores_at_30fps`` is that CPU time
+    times 30 (where the call takes longer than 33 ms, 30 FPS cannot be reached: ``fps`` says
+    what one call allows)."""
+    from vcam.demo_source import DemoSource, DemoSourceConfig
+    from vcam.rvm_matter import RvmMatter
+
+    if model_path is None:
+        from train.corpus.matting import fetch_model
+
+        model_path = fetch_model()
+    rows = []
+    for width, height in sizes:
+        source = DemoSource(DemoSourceConfig(width=width, height=height, realtime=False))
+        clip = [source.render(i) for i in range(frames + 3)]
+        for ratio in ratios:
+            with RvmMatter(model_path, downsample_ratio=ratio) as rvm:
+                for frame in clip[:3]:
+                    rvm(frame)
+                walls, cpu0 = [], time.process_time()
+                for frame in clip[3:]:
+                    t0 = time.perf_counter()
+                    rvm(frame)
+                    walls.append(time.perf_counter() - t0)
+                cpu = (time.process_time() - cpu0) / frames
+            ms = 1000.0 * float(np.median(walls))
+            rows.append({"size": f"{width}x{height}", "ratio": ratio, "ms": round(ms, 1),
+                         "fps": round(1000.0 / ms, 1), "cpu_ms": round(1000.0 * cpu, 1),
+                         "cores_at_30fps": round(30.0 * cpu, 2)})
+            log.info("%s", rows[-1])
+    return rows
+
+
+def _frames_text(frames: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def _parse_grid(text: str) -> list[tuple[str, int]]:
     """``"demo/demo:70,corpus/skimage__astronaut:5"`` -> [("demo/demo", 70), ...]."""
     out = []
@@ -593,8 +689,25 @@ def main(argv: list[str] | None = None) -> int:
                         default=_parse_grid("demo/demo:70,corpus/skimage__astronaut:6,"
                                             "composited/ruby-rmagick-doc__Flower_Hat:6"),
                         help="SET/CLIP:FRAME list for --grid")
+    parser.add_argument("--rvm-cost", default=None, metavar="RATIOS",
+                        help="instead: time RVM on the CPU at 640x480 and 1280x720 at these "
+                             "comma-separated downsample ratios (e.g. 0.25,0.375,0.5)")
+    parser.add_argument("--demo-defects", action="store_true",
+                        help="instead: the demo frames in which each method shows the haze, "
+                             "the strip, the badge hole or the see-through helmet")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.rvm_cost:
+        ratios = [float(r) for r in args.rvm_cost.split(",") if r.strip()]
+        rows = rvm_cost([(640, 480), (1280, 720)], ratios, frames=args.frames * 3)
+        print("| size | downsample ratio | ms a frame | FPS one call allows | CPU ms a frame "
+              "| cores at 30 FPS |\n|---|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['size']} | {r['ratio']:g} | {r['ms']} | {r['fps']} | {r['cpu_ms']} "
+                  f"| {r['cores_at_30fps']} |")
+        if args.out is not None:
+            args.out.write_text(json.dumps(rows, indent=1))
+        return 0
     for quiet in ("vcam", "train.corpus"):  # their start-up lines, once per clip
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
@@ -608,6 +721,21 @@ def main(argv: list[str] | None = None) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size: expected WxH, got {args.size!r}")
+    if args.demo_defects:
+        from train.corpus.matting import default_cache_dir
+
+        stills = RvmStills(args.cache or default_cache_dir() / "matte-references")
+        found = {}
+        for n in names:
+            method = {"camera": CameraMethod, "lfbw": LfbwMethod}[n]() if n != "rvm" \
+                else RvmMethod(downsample_ratio=args.rvm_ratio)
+            found[n] = demo_defects(stills, method, (width, height))
+            print(f"{n}: " + "; ".join(f"{k} in {len(v)} of 90 frames"
+                                       + (f" ({_frames_text(v)})" if v else "")
+                                       for k, v in found[n].items()))
+        if args.out is not None:
+            args.out.write_text(json.dumps(found, indent=1))
+        return 0
     if ({"corpus", "composited"} & set(sets)) and args.corpus is None:
         parser.error("--corpus is needed for the corpus and composited sets")
     size = (width, height)
