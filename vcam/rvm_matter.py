@@ -34,9 +34,11 @@ INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
 
 #: ``downsample_ratio = 0`` (auto) lets the backbone see the frame at about this long side;
-#: RVM's own guided filter brings the matte back to full resolution. 320 px was the cheapest
-#: setting whose edges held at 640x480 and 1280x720 (docs/MATTING.md, "The RVM option").
-AUTO_LONG_SIDE = 320
+#: RVM's own guided filter brings the matte back to full resolution. On the 2-core CPU here,
+#: 240 px (ratio 0.375 at 640x480) is the largest that still allows about 24 FPS at 640x480;
+#: 320 px (0.5) matted better (SAD 41 against 46 on the composited people) at 13 FPS
+#: (docs/MATTING.md, "The RVM option").
+AUTO_LONG_SIDE = 240
 
 
 class RvmUnavailable(RuntimeError):
