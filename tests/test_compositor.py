@@ -191,7 +191,9 @@ def test_matte_composite_is_the_blend_in_eight_bits(images):
     alpha = np.zeros((48, 64), np.uint8)
     alpha[8:40, 10:50] = rng.integers(0, 256, (32, 40), dtype=np.uint8)
     alpha[12:20, 14:30] = 255
-    out = composite_matte(frame, background, _matte(alpha))
+    matte = _matte(alpha)
+    matte.foreground = frame  # the person's colour given, as RVM gives it: nothing estimated
+    out = composite_matte(frame, background, matte)
     assert out.dtype == np.uint8 and out.shape == frame.shape and out.flags.c_contiguous
     # Within one level of the exact blend; exact at alpha 0 and 255.
     ref = composite(frame, background, alpha / np.float32(255))
@@ -204,6 +206,27 @@ def test_matte_composite_is_the_blend_in_eight_bits(images):
     out = composite_matte(frame, background, empty)
     np.testing.assert_array_equal(out, background)
     assert out is not background
+
+
+def test_soft_edge_keeps_the_person_colour_not_the_old_room():
+    # A dark person before a pale wall, a soft 12-pixel edge: the camera pixel there mixes the
+    # two. Over a black scene the plain blend carries the wall along as a light rim; the
+    # estimated colour leaves the person's own.
+    h, w = 96, 128
+    x = np.arange(w, dtype=np.float32)
+    a = np.clip((64 - x) / 12 + 0.5, 0.0, 1.0)[None, :].repeat(h, 0)
+    person, wall = np.float32([40, 30, 25]), np.float32([235, 230, 220])
+    frame = np.rint(a[..., None] * person + (1 - a[..., None]) * wall).astype(np.uint8)
+    alpha = np.rint(a * 255).astype(np.uint8)
+    black = np.zeros_like(frame)
+    out = composite_matte(frame, black, _matte(alpha)).astype(np.float32)
+    ideal = (alpha / np.float32(255))[..., None] * person
+    edge = (alpha > 0) & (alpha < 255)
+    plain = composite(frame, black, alpha / np.float32(255)).astype(np.float32)
+    spill = np.abs(out - ideal)[edge].mean()
+    assert spill < 0.25 * np.abs(plain - ideal)[edge].mean(), (spill, np.abs(plain - ideal)[edge].mean())
+    np.testing.assert_array_equal(out[alpha == 255], frame[alpha == 255])
+    np.testing.assert_array_equal(out[alpha == 0], 0)
 
 
 def test_matte_composite_refuses_what_does_not_fit(images):

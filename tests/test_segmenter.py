@@ -13,8 +13,10 @@ from vcam.images import PORTRAIT_PATH, read_rgb
 from vcam.segmenter import (
     DEFAULT_MODEL_PATH,
     LANDSCAPE_MODEL_PATH,
+    PAD_VALUE,
     Segmenter,
     input_size,
+    letterbox,
     model_for_aspect,
 )
 
@@ -161,3 +163,30 @@ def test_close_is_idempotent_and_final(portrait):
     seg.close()
     with pytest.raises(RuntimeError, match="closed"):
         seg(portrait, 1)
+
+
+def test_letterbox_keeps_the_aspect_and_says_where_the_frame_is():
+    image = np.full((192, 256, 3), 77, np.uint8)
+    canvas, (x, y) = letterbox(image, 1.0)
+    assert canvas.shape == (256, 256, 3) and (x, y) == (0, 32)
+    np.testing.assert_array_equal(canvas[y:y + 192, x:x + 256], image)
+    assert canvas[:y].max() == PAD_VALUE and canvas[y + 192:].max() == PAD_VALUE
+    tall, (x, y) = letterbox(np.zeros((256, 192, 3), np.uint8), 16 / 9)
+    assert tall.shape == (256, 455, 3) and (x, y) == (131, 0)
+    same, offset = letterbox(image[:144], 16 / 9)
+    assert same.shape == (144, 256, 3) and offset == (0, 0)
+
+
+def test_no_haze_of_the_pale_wall_beside_the_demo_neck():
+    # Issue 20: the general model fed a 4:3 frame squeezed into its square took a patch of the
+    # pale wall right of the astronaut's neck ring for her (a white haze in 43 of the demo's 90
+    # frames, frame 70 the clearest). Letterboxed, it leaves the wall alone.
+    source = DemoSource(DemoSourceConfig(frames=90, realtime=False, seed=0))
+    wall = np.zeros((512, 512), np.float32)
+    wall[110:200, 312:352] = 1.0  # wall only, between the neck ring and the model shuttle
+    with Segmenter(frame_size=(640, 480)) as seg:
+        for index in (0, 45, 70):
+            frame = source.render(index)
+            mask = cv2.resize(seg(frame, index * 33), (640, 480), interpolation=cv2.INTER_LINEAR)
+            region = cv2.warpAffine(wall, source.view_transform(index), (640, 480)) > 0.5
+            assert mask[region].mean() < 0.1, index

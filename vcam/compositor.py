@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vcam.foreground import edge_colours
 from vcam.images import cover_crop, read_rgb
 from vcam.mask_refiner import Matte
 
@@ -57,7 +58,10 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np
 
 
 def composite_matte(frame: np.ndarray, background: np.ndarray, matte: Matte) -> np.ndarray:
-    """``alpha * frame + (255 - alpha) * background``, over 255, in 8-bit arithmetic.
+    """``alpha * F + (255 - alpha) * background``, over 255, in 8-bit arithmetic, where ``F``
+    is the person's own colour: the frame's where alpha is 255, and at the soft edge
+    (0 < alpha < 255) the matte's ``foreground`` if it carries one (RVM's), else the estimate
+    of ``vcam.foreground.edge_colours``, so the old room does not ride along onto the new scene.
 
     The background is copied and only the matte's box is blended: each product is rounded, so
     a pixel is within one level of the exact blend, and exactly ``frame`` at alpha 255 and
@@ -91,7 +95,11 @@ def composite_matte(frame: np.ndarray, background: np.ndarray, matte: Matte) -> 
     x0, y0, x1, y1 = matte.box
     alpha = matte.alpha[y0:y1, x0:x1]
     alpha3 = cv2.merge((alpha, alpha, alpha))
-    person = cv2.multiply(frame[y0:y1, x0:x1], alpha3, scale=1.0 / 255.0)
+    if matte.foreground is not None:
+        colour = matte.foreground[y0:y1, x0:x1]
+    else:
+        colour = edge_colours(frame, matte)
+    person = cv2.multiply(colour, alpha3, scale=1.0 / 255.0)
     scene = cv2.multiply(background[y0:y1, x0:x1], cv2.bitwise_not(alpha3), scale=1.0 / 255.0)
     cv2.add(person, scene, dst=out[y0:y1, x0:x1])
     return out

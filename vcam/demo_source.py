@@ -162,6 +162,16 @@ class DemoSource(Closing):
             out = cv2.add(out, noise, dtype=cv2.CV_8U)
         return np.ascontiguousarray(out)
 
+    def view_transform(self, index: int) -> np.ndarray:
+        """The 2x3 float64 affine map from portrait pixels to frame ``index``'s pixels (for
+        ``cv2.warpAffine``): a picture aligned with the portrait, its matte say, warped with
+        it lines up with the frame."""
+        return self._view_transform(index / self._config.fps)
+
+    def gains(self, index: int) -> np.ndarray:
+        """Frame ``index``'s per-channel RGB gains (exposure times white balance), float64 (3,)."""
+        return self._gains(index / self._config.fps)
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         while (item := self.read()) is not None:
             yield item

@@ -5,24 +5,27 @@ One call, in this order:
 1. temporal EMA, ``s_t = smoothing * s_{t-1} + (1 - smoothing) * m_t``, on the segmenter's own
    small mask (the same as on an enlarged copy: both steps are linear), restarted when the
    frame size changes;
-2. edge-aware refinement guided by the frame's luma: a fast guided filter (He and Sun 2015:
-   the local linear coefficients are fitted on the frame halved to 180-359 lines and applied to
-   the full-resolution luma, so the edge follows the frame's pixels) or OpenCV's joint bilateral
-   filter (slower: ~30 ms at 640x480 with radius 4, all at full resolution);
-3. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
+2. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
+3. edge-aware refinement of the banded mask, guided by the frame's luma: a fast guided filter
+   (He and Sun 2015: the local linear coefficients are fitted on the frame halved to 180-359
+   lines and applied to the full-resolution luma, so the edge follows the frame's pixels) or
+   OpenCV's joint bilateral filter (slower: ~30 ms at 640x480 with radius 4, all at full
+   resolution; it still bands after filtering);
 4. small-blob removal: foreground components smaller than ``min_blob_fraction`` of the frame
    are zeroed, soft fringe included.
 
 The EMA runs before the refinement, on purpose: the smoothed mask is then snapped to the edges
 of the *current* frame, so smoothing steadies the mask without dragging old edges behind a
-moving person (averaging refined masks instead would blend edges of past frames).
+moving person (averaging refined masks instead would blend edges of past frames). The band
+runs before the guided filter, also on purpose: where the banded mask is flat (inside the
+person, outside) the filter's slope is 0 and the frame's texture cannot print holes into it;
+the other way round, a dark visor inside a region of middling confidence came out see-through
+(issue 20), and the edges flickered more (docs/MATTING.md).
 
 Only the last step of the guided path touches full-resolution pixels, and only inside the
-person's box: the soft band is folded into the fitted coefficients (it is linear up to the
-smoothstep), so a full-resolution pixel costs one multiply-add with its luma, a saturating
-cast to 8 bits and a table look-up for the smoothstep. The result is a ``Matte``: the mask in
-uint8 (what compositing needs), its box, and the low-resolution float mask (what the blurred
-background and the person test need).
+person's box: a full-resolution pixel costs one multiply-add with its luma and a saturating
+cast to 8 bits. The result is a ``Matte``: the mask in uint8 (what compositing needs), its box,
+and the low-resolution float mask (what the blurred background and the person test need).
 """
 
 from __future__ import annotations
@@ -51,10 +54,15 @@ GUIDED_WORK_LINES = 240
 #: sqrt(eps) = 0.03 (8 grey levels) do not steer the mask.
 GUIDED_EPS = 1e-3
 
+#: The working-resolution level above which a pixel bounds the box that is computed at full
+#: resolution; the box is grown by the filter's reach, so luma cannot lift a pixel outside it.
+SUPPORT_LEVEL = 0.02
+
 #: Joint bilateral filter: range sigma on luma in [0, 1].
 BILATERAL_SIGMA_COLOR = 0.1
 
-#: smoothstep(i / 255) * 255, rounded: the soft band's curve on 8-bit levels.
+#: smoothstep(i / 255) * 255, rounded: the soft band's curve on 8-bit levels (``refine="none"``,
+#: whose band is applied per full-resolution pixel).
 _SMOOTHSTEP_LUT = np.round(
     255.0 * (lambda t: t * t * (3.0 - 2.0 * t))(np.arange(256) / 255.0)
 ).astype(np.uint8)
@@ -91,17 +99,20 @@ class Matte:
             working resolution (read-only).
         scale: the power of two between the frame and ``low``.
         fraction: the mask's mean (the person's share of the frame), from ``low``.
+        foreground: RGB uint8 HxWx3, the person's own colour from a matting model (RVM), or
+            None: the compositor then estimates it at the soft edge (``vcam.foreground``).
     """
 
-    __slots__ = ("alpha", "box", "low", "scale", "fraction", "_float")
+    __slots__ = ("alpha", "box", "low", "scale", "fraction", "foreground", "_float")
 
     def __init__(self, alpha: np.ndarray, box: tuple[int, int, int, int], low: np.ndarray,
-                 scale: int, fraction: float) -> None:
+                 scale: int, fraction: float, foreground: np.ndarray | None = None) -> None:
         self.alpha = alpha
         self.box = box
         self.low = low
         self.scale = scale
         self.fraction = fraction
+        self.foreground = foreground
         self._float: np.ndarray | None = None
 
     @property
@@ -207,6 +218,34 @@ class MaskRefiner:
         self.last_has_person = matte.fraction > cfg.empty_fraction
         return matte
 
+    def from_matte(self, alpha: np.ndarray, frame: np.ndarray,
+                   foreground: np.ndarray | None = None) -> Matte:
+        """A matting model's alpha (RVM's: steady in time, edges already at full resolution) as
+        a ``Matte``, as it is: no smoothing, band or filter.
+
+        Args:
+            alpha: float32 HxW in [0, 1] at the frame's size.
+            frame: RGB uint8 HxWx3.
+            foreground: RGB uint8 HxWx3, the model's estimate of the person's colour, or None.
+
+        Raises:
+            TypeError, ValueError: as ``refine``, or ``alpha`` not at the frame's size.
+        """
+        _check_inputs(alpha, frame)
+        height, width = frame.shape[:2]
+        if alpha.shape[:2] != (height, width):
+            raise ValueError(f"alpha shape {alpha.shape} != frame shape {(height, width)}")
+        a8 = cv2.convertScaleAbs(alpha.reshape(height, width), alpha=255.0)  # rounds, saturates
+        scale = work_scale(height, width)
+        low = halve(np.asarray(a8, np.float32) * np.float32(1.0 / 255.0), scale.bit_length() - 1)
+        low.flags.writeable = False
+        x, y, w, h = cv2.boundingRect(a8)
+        fraction = float(cv2.mean(low)[0])
+        self._state = None  # the selfie models' smoothing starts afresh after RVM
+        self.last_fraction = fraction
+        self.last_has_person = fraction > self.config.empty_fraction
+        return Matte(a8, (x, y, x + w, y + h), low, scale, fraction, foreground)
+
     def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
         """The guided filter (or none) fitted at the working resolution, applied in the box."""
         cfg = self.config
@@ -217,29 +256,35 @@ class MaskRefiner:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         m_low = _resize_mask(m, low_w, low_h)
 
-        # t255 = gain * luma8 + offset is the soft band's ramp in 8-bit steps (0 at
-        # threshold_low, 255 at threshold_high), before the smoothstep.
-        band = np.float32(1.0 / (cfg.threshold_high - cfg.threshold_low))
-        low_thr = np.float32(cfg.threshold_low)
         if cfg.refine == "guided":
+            # The soft band first, then the guided filter: inside a confident region the banded
+            # mask is flat, so the filter's slope there is 0 and the frame's texture (a dark
+            # visor, a badge) cannot print through it; only the band's edges follow the luma.
+            # (Banding after the filter, as before, turned every luma step inside a region of
+            # middling confidence into a step of the mask: the see-through helmet, issue 20.)
+            # alpha255 = gain * luma8 + offset, per full-resolution pixel.
             luma = halve(gray, times).astype(np.float32)
             luma *= np.float32(1.0 / 255.0)
             r = max(1, round(cfg.refine_radius / scale))
-            a, b = _guided_coefficients(luma, m_low, r, GUIDED_EPS)
-            q_low = a * luma
-            q_low += b
-            gain = a * band  # per 8-bit luma level: a / 255 * 255 * band
-            offset = (b - low_thr) * (np.float32(255.0) * band)
+            banded = soft_band(m_low, cfg.threshold_low, cfg.threshold_high)
+            a, b = _guided_coefficients(luma, banded, r, GUIDED_EPS)
+            t_low = a * luma
+            t_low += b
+            np.clip(t_low, 0.0, 1.0, out=t_low)
+            t_low[t_low < np.float32(0.5 / 255.0)] = 0.0  # what rounds to 0 in 8 bits
+            gain = a  # per 8-bit luma level: a / 255 * 255
+            offset = b * np.float32(255.0)
+            # Where the person may be, grown below by the coefficients' reach.
+            support = (t_low > np.float32(SUPPORT_LEVEL)).view(np.uint8)
         else:
+            # The band's ramp in 8-bit steps (0 at threshold_low, 255 at threshold_high),
+            # enlarged, then its smoothstep per full-resolution pixel.
             r = 1
-            q_low = m_low
+            t_low = soft_band(m_low, cfg.threshold_low, cfg.threshold_high)
             gain = None
-            offset = (m_low - low_thr) * (np.float32(255.0) * band)
-
-        t_low = soft_band(q_low, cfg.threshold_low, cfg.threshold_high)
-        # Where the person may be: a looser test than the band's, grown by the coefficients'
-        # reach, so the full-resolution luma cannot lift a pixel outside it above 0.
-        support = (q_low > np.float32(0.5 * cfg.threshold_low)).view(np.uint8)
+            offset = (m_low - np.float32(cfg.threshold_low)) * np.float32(
+                255.0 / (cfg.threshold_high - cfg.threshold_low))
+            support = (m_low > np.float32(0.5 * cfg.threshold_low)).view(np.uint8)
         if cfg.min_blob_fraction > 0.0:
             removed = _small_blobs(t_low, cfg.min_blob_fraction)
             if removed is not None:
@@ -268,10 +313,11 @@ class MaskRefiner:
         if gain is not None:
             ramp = cv2.multiply(_enlarge(gain[y0:y1, x0:x1], scale), gray[Y0:Y1, X0:X1],
                                 dtype=cv2.CV_32F)
-            t8 = cv2.add(ramp, off, dtype=cv2.CV_8U)  # rounds and saturates to [0, 255]
+            # rounds and saturates to [0, 255]
+            alpha[Y0:Y1, X0:X1] = cv2.add(ramp, off, dtype=cv2.CV_8U)
         else:
             t8 = np.clip(np.rint(off), 0.0, 255.0).astype(np.uint8)
-        alpha[Y0:Y1, X0:X1] = cv2.LUT(t8, _SMOOTHSTEP_LUT)
+            alpha[Y0:Y1, X0:X1] = cv2.LUT(t8, _SMOOTHSTEP_LUT)
         return Matte(alpha, box, t_low, scale, fraction)
 
     def _refine_bilateral(self, m: np.ndarray, frame: np.ndarray) -> Matte:

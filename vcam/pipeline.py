@@ -378,7 +378,10 @@ class Pipeline:
                 raw = self.segmenter(frame, self._timestamp_ms(t))
             stage = "mask"
             with stats.time(stage):
-                matte = self.refiner.refine(raw, frame)
+                if getattr(self.segmenter, "returns_matte", False):  # RVM: a matte, as it is
+                    matte = self.refiner.from_matte(raw, frame, self.segmenter.foreground)
+                else:
+                    matte = self.refiner.refine(raw, frame)
             has_person = bool(getattr(self.refiner, "last_has_person", True))
             stage = "background"
             with stats.time(stage):

