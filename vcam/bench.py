@@ -420,7 +420,6 @@ def run(sizes: Sequence[tuple[int, int]], variants: Sequence[str], frames: int, 
 def notes(frames: int, paced_seconds: float, load: int, rows: Sequence[dict] = ()) -> str:
     """What the columns mean, printed under the tables."""
     import cv2
-    import torch
 
     text = (
         f"{frames} frames a row flat out after {WARMUP_FRAMES} warm-up frames, then "
@@ -439,9 +438,13 @@ def notes(frames: int, paced_seconds: float, load: int, rows: Sequence[dict] = (
             "loaded FPS; harmonisation slowdown = network runs a second idle / loaded (the "
             "harmonise stage's median where the network runs on every frame)."
         )
-    text += (f" {os.cpu_count()} logical CPUs; torch threads {torch.get_num_threads()}, "
-             f"OpenCV threads {cv2.getNumThreads()} at the end (one each with a network "
-             "thread, see vcam.runtime).")
+    # PyTorch only where a row loaded it: the camera install runs without it.
+    torch = sys.modules.get("torch")
+    torch_threads = (f"torch threads {torch.get_num_threads()}, " if torch is not None
+                     else "")
+    text += (f" {os.cpu_count()} logical CPUs; {torch_threads}OpenCV threads "
+             f"{cv2.getNumThreads()} at the end (one each with a network thread, see "
+             "vcam.runtime).")
     loads = [r["loadavg"] for r in rows if r.get("loadavg") is not None]
     if loads:
         text += (f" The machine's 1-minute load average before each row (idle rows included): "
