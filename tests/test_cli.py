@@ -219,6 +219,30 @@ def test_argparse_refuses_bad_flags(capsys):
         main(["demo", "--mode", "magic"])
 
 
+ARGPARSE_ERRORS = [
+    (["demo", "--frames", "0"], "phnet-cam demo: error: argument --frames: must be a whole "
+     "number >= 1, got '0'"),
+    (["demo", "--size", "axb"], "argument --size: size must be WIDTHxHEIGHT"),
+    (["demo", "--mode", "magic"], "argument --mode: invalid choice: 'magic'"),
+    (["nosuch"], "phnet-cam: error: argument COMMAND: invalid choice: 'nosuch'"),
+    (["demo", "extra"], "unrecognized arguments: extra"),
+    (["process", "in.avi"], "the following arguments are required: OUT"),
+    (["panel", "--nope"], "phnet-cam panel: error: unrecognized arguments: --nope"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", ARGPARSE_ERRORS,
+                         ids=[" ".join(a) for a, _ in ARGPARSE_ERRORS])
+def test_argparse_errors_are_one_line_and_exit_2(argv, expected, capsys):
+    # Failed before: argparse printed the whole usage (up to eight lines) above its error.
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert expected in err and "--help" in err
+
+
 def test_settings_round_trip(tmp_path):
     settings = Settings(
         camera=CameraConfig(device="/dev/video2", width=1280, height=720, fps=60.0, mirror=True),

@@ -24,13 +24,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from vcam.arguments import OneLineParser
 from vcam.commands import bench, demo, panel, process, run
 from vcam.commands.common import (PROG, _fail, _setup_logging, _user_errors, stage_options,
                                   verbosity_options)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="PHNet Camera: a virtual camera that harmonises you to your background.",
     )

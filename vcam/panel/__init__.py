@@ -30,7 +30,9 @@ PROG = "phnet-cam panel"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from vcam.arguments import OneLineParser
+
+    parser = OneLineParser(
         prog=PROG,
         description="The PHNet Camera control panel: preview, backgrounds, harmonisation, "
         "and the virtual camera.",
