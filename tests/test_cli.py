@@ -254,6 +254,23 @@ def test_settings_round_trip(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["settings.toml"]  # no temp file left
 
 
+def test_settings_files_name_a_bundled_background_and_read_old_paths(tmp_path):
+    # Failed before: the file held the picture's absolute path inside site-packages, which an
+    # environment rebuilt elsewhere no longer has.
+    from vcam.images import BACKGROUND_PATHS
+
+    dune = Settings(background=BackgroundConfig(path=str(BACKGROUND_PATHS["dune"])))
+    path = save_settings(dune, tmp_path / "settings.toml")
+    assert 'path = "dune"' in path.read_text(encoding="utf-8")
+    assert load_settings(path) == dune
+    old = "/gone/venv/lib/python3.9/site-packages/vcam/assets/bg_meadow.jpg"
+    path.write_text(f'[background]\nkind = "image"\npath = "{old}"\n', encoding="utf-8")
+    assert load_settings(path).background.path == str(BACKGROUND_PATHS["meadow"])
+    own = tmp_path / "assets" / "bg_storm.jpg"  # the user's own file is kept as it is
+    path.write_text(f'[background]\npath = "{own}"\n', encoding="utf-8")
+    assert load_settings(path).background.path == str(own)
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
