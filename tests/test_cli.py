@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import _thread
+import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -98,7 +100,7 @@ def test_demo_with_blur_and_harmonisation_off(tmp_path, capsys):
 
 
 def test_run_without_a_virtual_camera_exits_2_with_one_line(small_video, capsys):
-    code = main(["run", "--camera", str(small_video), "--backend", NO_DEVICE_BACKEND])
+    code = main(["run", "--camera", str(small_video), "--vcam-backend", NO_DEVICE_BACKEND])
     assert code == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "no virtual camera device found" in line
@@ -121,7 +123,7 @@ def test_run_as_a_user_would_without_loopback_device(small_video):
 
 
 def test_run_with_a_missing_camera_exits_2(capsys):
-    assert main(["run", "--camera", "/no/such/video9", "--backend", TEST_BACKEND]) == 2
+    assert main(["run", "--camera", "/no/such/video9", "--vcam-backend", TEST_BACKEND]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "/no/such/video9" in line
 
@@ -142,7 +144,7 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
     presser.start()
     try:
         code = main(["run", "--camera", "demo", "--size", "160x120", "--mode", "colortransfer",
-                     "--backend", TEST_BACKEND, "--device", "PHNet Camera"])
+                     "--vcam-backend", TEST_BACKEND, "--vcam-device", "PHNet Camera"])
     finally:
         done.set()
         presser.join()
@@ -162,7 +164,7 @@ def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
     script = ("import sys; from standins import register_stand_ins, TEST_BACKEND; "
               "register_stand_ins(); from vcam.commands import main; "
               "sys.exit(main(['run', '--camera', 'demo', '--size', '160x120', '--mode', "
-              "'colortransfer', '--backend', TEST_BACKEND, '-v']))")
+              "'colortransfer', '--vcam-backend', TEST_BACKEND, '-v']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
@@ -215,15 +217,15 @@ def test_argparse_refuses_bad_flags(capsys):
         main(["demo", "--frames", "0"])
     assert info.value.code == 2
     assert "--frames" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["demo", "--mode", "magic"])
+    assert main(["demo", "--mode", "magic"]) == 2  # the config's check: see below
+    assert "--mode magic: mode must be one of 'phnet', 'colortransfer', 'off', got 'magic'" in (
+        _one_line_error(capsys.readouterr().err))
 
 
 ARGPARSE_ERRORS = [
     (["demo", "--frames", "0"], "phnet-cam demo: error: argument --frames: must be a whole "
      "number >= 1, got '0'"),
     (["demo", "--size", "axb"], "argument --size: size must be WIDTHxHEIGHT"),
-    (["demo", "--mode", "magic"], "argument --mode: invalid choice: 'magic'"),
     (["nosuch"], "phnet-cam: error: argument COMMAND: invalid choice: 'nosuch'"),
     (["demo", "extra"], "unrecognized arguments: extra"),
     (["process", "in.avi"], "the following arguments are required: OUT"),
@@ -328,7 +330,7 @@ def test_network_flags_reach_the_harmonise_settings():
     assert _settings(args).harmonise.network_every == 3
     assert _settings(args).harmonise.network_thread == "off"  # offline: every frame's network
     assert _settings(build_parser().parse_args(["run"])).harmonise.network_thread == "auto"
-    args = build_parser().parse_args(["run", "--network-thread"])
+    args = build_parser().parse_args(["run", "--network-thread", "on"])
     assert _settings(args).harmonise.network_thread == "on"
     args = build_parser().parse_args(["process", "a.mp4", "b.mp4", "--network-thread", "on"])
     assert _settings(args).harmonise.network_thread == "on"
@@ -337,6 +339,132 @@ def test_network_flags_reach_the_harmonise_settings():
     assert HarmoniseConfig(network_thread=False).network_thread == "off"
     with pytest.raises(ValueError, match="network_thread"):
         HarmoniseConfig(network_thread="sometimes")
+
+
+# --------------------------------------------------- every setting is a flag (issue 21)
+
+
+def _options(command: str) -> set[str]:
+    sub = next(a for a in build_parser()._actions  # noqa: SLF001 - the subcommands' parsers
+               if isinstance(a, argparse._SubParsersAction)).choices[command]  # noqa: SLF001
+    return {o for action in sub._actions for o in action.option_strings}  # noqa: SLF001
+
+
+# Keys set by a flag of another name: --camera, --size, --background (kind, path, colour),
+# --model.
+_OTHER_NAMES = {("camera", "device"), ("camera", "width"), ("camera", "height"),
+                ("background", "kind"), ("background", "path"), ("background", "color"),
+                ("harmonise", "model")}
+
+
+@pytest.mark.parametrize("command", ["run", "process", "demo"])
+def test_every_setting_of_the_file_is_a_flag_named_as_its_key(command):
+    # Failed before: no --strength (or any mask setting), --no-harmonise on run only.
+    import dataclasses as dc
+
+    options = _options(command)
+    sections = {f.name: f.default_factory for f in dc.fields(Settings)}
+    keys = [key for section, cls in sections.items() for key in (f.name for f in dc.fields(cls()))]
+    for section, cls in sections.items():
+        if section == "camera" and command != "run":
+            continue  # the webcam's settings: run's alone
+        for field in dc.fields(cls()):
+            if (section, field.name) in _OTHER_NAMES:
+                continue
+            name = field.name.replace("_", "-")
+            ambiguous = keys.count(field.name) > 1 or field.name in ("backend", "device")
+            option = f"--{section}-{name}" if ambiguous else f"--{name}"
+            assert option in options, (section, field.name)
+    assert "--no-harmonise" in options
+
+
+def test_setting_flags_reach_the_settings_and_override_the_file(tmp_path):
+    from vcam.commands.common import _settings
+
+    path = save_settings(Settings(harmonise=HarmoniseConfig(strength=0.3, momentum=0.5)),
+                         tmp_path / "s.toml")
+    args = build_parser().parse_args([
+        "process", "a.mp4", "b.mp4", "--config", str(path), "--strength", "0.9",
+        "--smoothing", "0.8", "--refine", "bilateral", "--threshold-low", "0.75",
+        "--threshold-high", "0.9", "--mask-model", "general", "--blur-strength", "0.2",
+        "--harmonise-backend", "onnxruntime", "--harmonise-device", "cpu", "--resolution", "128"])
+    settings = _settings(args)
+    assert settings.harmonise.strength == 0.9 and settings.harmonise.momentum == 0.5
+    assert settings.harmonise.backend == "onnxruntime" and settings.harmonise.device == "cpu"
+    assert settings.harmonise.resolution == 128
+    assert (settings.mask.smoothing, settings.mask.refine, settings.mask.model) == (
+        0.8, "bilateral", "general")
+    assert (settings.mask.threshold_low, settings.mask.threshold_high) == (0.75, 0.9)
+    assert settings.background.blur_strength == 0.2
+    run = _settings(build_parser().parse_args(["run", "--mirror", "--fps", "15"]))
+    assert run.camera.mirror and run.camera.fps == 15.0
+    assert not _settings(build_parser().parse_args(["run", "--no-mirror"])).camera.mirror
+    demo = _settings(build_parser().parse_args(["demo", "--no-harmonise"]))
+    assert demo.harmonise.mode == "off"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["demo", "--strength", "2"], "--strength 2: strength must be a number in [0, 1], got 2"),
+    (["process", "in.avi", "keep.mp4", "--refine", "sharp"],
+     "--refine sharp: refine must be one of 'guided', 'bilateral', 'none', got 'sharp'"),
+    (["demo", "--harmonise-backend", "tensorflow"],
+     "--harmonise-backend tensorflow: backend must be one of 'auto', 'torch', 'onnxruntime'"),
+    (["run", "--threshold-low", "0.8"], "threshold_low must be below threshold_high"),
+])
+def test_setting_flags_are_checked_in_one_line(workdir, capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in _one_line_error(capsys.readouterr().err)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Room:
+    """A config added later.
+
+    Attributes:
+        own_room: keep the person's own room. Longer text.
+        warmth: in [0, 1].
+    """
+
+    own_room: bool = False
+    warmth: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.warmth <= 1:
+            raise ValueError(f"warmth must be a number in [0, 1], got {self.warmth}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Everything:
+    room: _Room = _Room()
+
+
+def test_a_setting_added_later_gets_its_flag_without_more_code():
+    from vcam.commands.setting_flags import add_setting_flags, apply_setting_flags
+
+    parser = argparse.ArgumentParser()
+    flags = add_setting_flags(parser, _Everything)
+    args = parser.parse_args(["--own-room", "--warmth", "0.25"])
+    assert apply_setting_flags(_Everything(), args, flags) == _Everything(_Room(True, 0.25))
+    assert "keep the person's own room. ([room] own_room; default false)" in " ".join(
+        parser.format_help().split())
+    with pytest.raises(ValueError, match=r"^--warmth 2: warmth must be a number in \[0, 1\]"):
+        apply_setting_flags(_Everything(), parser.parse_args(["--warmth", "2"]), flags)
+
+
+def test_the_virtual_camera_options_are_named_apart_and_checked_when_parsed(capsys):
+    # Failed before: run's --backend was the virtual camera's, and "--backend torch" ended in a
+    # traceback (ValueError: unknown virtual camera backend 'torch') after the camera opened.
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--camera", "demo", "--vcam-backend", "torch"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert "unknown virtual camera backend 'torch'" in err and "--harmonise-backend" in err
+    args = build_parser().parse_args(["run", "--backend", TEST_BACKEND, "--device", "cam9"])
+    assert (args.vcam_backend, args.vcam_device) == (TEST_BACKEND, "cam9")
+    err = capsys.readouterr().err
+    assert "--backend is now --vcam-backend" in err and "--device is now --vcam-device" in err
+    assert len(err.splitlines()) == 2, err
 
 
 def test_bench_flags_are_checked(capsys):

@@ -53,7 +53,7 @@ def test_demo_and_process_without_torch(tmp_path):
 
 
 def test_run_without_torch_and_without_a_device_is_one_line(tmp_path):
-    proc = phnet_cam("run", "--camera", "demo", "--backend", NO_DEVICE_BACKEND,
+    proc = phnet_cam("run", "--camera", "demo", "--vcam-backend", NO_DEVICE_BACKEND,
                      cwd=tmp_path, without_torch=True, setup=STAND_INS)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("phnet-cam: error: no virtual camera device found")
@@ -90,3 +90,12 @@ def test_panel_without_torch(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
+
+
+def test_asking_for_the_pytorch_backend_without_torch_is_one_line(tmp_path):
+    proc = phnet_cam("demo", "--frames", "2", "--harmonise-backend", "torch", cwd=tmp_path,
+                     without_torch=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "--harmonise-backend torch needs PyTorch, which is not installed" in proc.stderr
+    assert not (tmp_path / "phnet-demo.mp4").exists()

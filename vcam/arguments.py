@@ -4,6 +4,7 @@ with exit status 2, as every other error of the commands is."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
 EXIT_USAGE = 2
@@ -19,3 +20,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({self.prog} --help lists the "
                   "options)\n")
 
+
+
+def deprecated_alias(new: str) -> type[argparse.Action]:
+    """The action of an option's old name: it stores its value as ``new`` does and says in one
+    line on stderr that the option is now ``new``."""
+
+    class DeprecatedAlias(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            print(f"{parser.prog}: {option_string} is now {new}; the old name will go",
+                  file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    return DeprecatedAlias

@@ -26,8 +26,7 @@ from collections.abc import Sequence
 
 from vcam.arguments import OneLineParser
 from vcam.commands import bench, demo, panel, process, run
-from vcam.commands.common import (PROG, _fail, _setup_logging, _user_errors, stage_options,
-                                  verbosity_options)
+from vcam.commands.common import PROG, _fail, _setup_logging, _user_errors, verbosity_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,12 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="PHNet Camera: a virtual camera that harmonises you to your background.",
     )
-    common, stages = verbosity_options(), stage_options()
+    common = verbosity_options()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     panel.add_parser(sub)
-    demo.add_parser(sub, [common, stages])
-    run.add_parser(sub, [common, stages])
-    process.add_parser(sub, [common, stages])
+    demo.add_parser(sub, [common])
+    run.add_parser(sub, [common])
+    process.add_parser(sub, [common])
     bench.add_parser(sub, [common])
     return parser
 

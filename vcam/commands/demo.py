@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from vcam.commands.common import (UserError, _describe_harmonisation, _positive_int, _settings,
-                                  _size)
+                                  _size, add_stage_options)
 from vcam.commands.offline import _frames, _run_offline
 
 DEMO_VIDEO = "phnet-demo.mp4"
@@ -30,6 +30,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
                       help="frame size (default 640x480)")
     demo.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                       help="output folder (default: the current one)")
+    add_stage_options(demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
-from vcam.commands.common import UserError, _describe_harmonisation, _positive_int, _settings
+from vcam.commands.common import (UserError, _describe_harmonisation, _positive_int, _settings,
+                                  add_stage_options)
 from vcam.commands.offline import _frames, _run_offline
 
 
@@ -20,6 +21,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     process.add_argument("input", type=Path, metavar="IN", help="input video file")
     process.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4 or .avi)")
     process.add_argument("--frames", type=_positive_int, help="stop after this many frames")
+    add_stage_options(process)
 
 
 def cmd_process(args: argparse.Namespace) -> int:
