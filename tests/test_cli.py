@@ -564,6 +564,7 @@ def workdir(tmp_path, small_video, monkeypatch):
     (tmp_path / "in.avi").write_bytes(small_video.read_bytes())
     _precious(tmp_path / "keep.mp4")
     os.link(tmp_path / "in.avi", tmp_path / "same.avi")
+    (tmp_path / "folder").mkdir()
     odd = cv2.VideoWriter(str(tmp_path / "odd.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 15.0,
                           (160, 120))
     for _ in range(2):
@@ -596,6 +597,30 @@ BAD_INPUTS = [
     (["run", "--camera", "missing.mp4"], "camera video file not found: missing.mp4"),
     (["run", "--camera", "gone.png"], "camera picture not found: gone.png"),
     (["demo", "--config", "missing.toml"], "settings file not found: missing.toml"),
+    # Issue 21: the paths that still ended in a traceback, or said the wrong thing.
+    (["demo", "--config", "folder"], "--config folder: a folder; expected a settings file (TOML)"),
+    (["process", "folder", "out.mp4"], "video file folder: a folder; expected a video file"),
+    (["run", "--camera", "folder"], "camera folder: a folder; expected a camera index such as "
+     "0, a device such as /dev/video0, 'demo', or an existing video or picture file"),
+    (["process", "in.avi", "keep.mp4", "--background", "folder"],
+     "--background folder: a folder; expected an image or video file, a bundled picture"),
+    (["process", "in.avi", "keep.mp4", "--model", "folder"],
+     "--model folder: a folder; expected a PHNet model: .onnx (ONNX Runtime) or .safetensors "
+     "(PyTorch)"),
+    (["process", "in.avi", "keep.mp4", "--model", "in.avi"],
+     "--model in.avi: a .avi file; expected a PHNet model: .onnx (ONNX Runtime) or "
+     ".safetensors (PyTorch)"),
+    (["demo", "--model", "notavideo.mp4"], "--model notavideo.mp4: no such file; expected a "
+     "PHNet model"),
+    (["bench", "--model", "in.avi"], "--model in.avi: a .avi file; expected a PHNet model"),
+    (["bench", "--background", "folder"], "--background folder: a folder"),
+    (["bench", "--chart", "chart.txt"],
+     "--chart chart.txt: a .txt file; expected a .png, .svg or .pdf file"),
+    (["bench", "--chart", "folder"], "--chart folder: a folder; expected a .png, .svg or .pdf"),
+    (["bench", "--paced-seconds", "inf"],
+     "--paced-seconds must be a number of seconds in [0, 3600], got inf"),
+    (["bench", "--sizes", "100000x100000"],
+     "--sizes 100000x100000: width must be an integer in [16, 7680], got 100000"),
 ]
 
 
@@ -606,8 +631,9 @@ def test_every_bad_input_is_one_line_exit_2_and_loses_no_file(workdir, capsys, a
     # link and --model overwrote files.
     before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert expected in _one_line_error(err)
+    assert out == "" and err.count("\n") == 1, err  # refused before any work
     after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert after == before  # nothing lost, changed, or left behind
 

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 PROG = "phnet-cam"
 EXIT_USAGE = 2
 
+#: What a PHNet model file is, for the messages.
+MODEL_FILES = "a PHNet model: .onnx (ONNX Runtime) or .safetensors (PyTorch)"
+
 
 class UserError(Exception):
     """A problem the user can fix (a setting, a file, a device): shown as one line, exit 2."""
@@ -85,7 +88,8 @@ def background_from_arg(value: str, base: BackgroundConfig | None = None) -> Bac
     if key.lower() in BACKGROUND_PATHS:
         return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
     if not Path(key).is_file():
-        what = "no such file" if Path(key).suffix or not key else "not a name it knows"
+        what = ("a folder" if key and Path(key).is_dir()
+                else "no such file" if Path(key).suffix or not key else "not a name it knows")
         raise UserError(
             f"--background {value}: {what}; expected an image or video file, a bundled "
             f"picture ({', '.join(BACKGROUND_PATHS)}), blur, none, color or color:R,G,B"
@@ -125,8 +129,8 @@ def add_stage_options(parser: argparse.ArgumentParser, camera: bool = False) -> 
         help="background: an image or video file, a bundled picture (dune, storm, meadow), "
         "blur, none, color or color:R,G,B",
     )
-    parser.add_argument("--model", metavar="PATH",
-                        help="PHNet model: .onnx (ONNX Runtime) or .safetensors (PyTorch)")
+    parser.add_argument("--model", metavar="PATH", help=f"{MODEL_FILES} (default: the bundled "
+                        "lite)")
     parser.add_argument("--no-harmonise", action="store_true", help="same as --mode off")
     sections = [f.name for f in dataclasses.fields(Settings) if camera or f.name != "camera"]
     flags = add_setting_flags(parser, Settings, sections, skip=_SET_BY_OTHER_FLAGS)
@@ -154,7 +158,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _merge_settings(args: argparse.Namespace) -> Settings:
     from vcam.commands.setting_flags import apply_setting_flags
 
-    settings = load_settings(args.config) if getattr(args, "config", None) else Settings()
+    settings = _load_config(args.config) if getattr(args, "config", None) else Settings()
     camera, background, harmonise = settings.camera, settings.background, settings.harmonise
     if getattr(args, "camera", None) is not None:
         camera = dataclasses.replace(camera, device=args.camera)
@@ -174,15 +178,55 @@ def _merge_settings(args: argparse.Namespace) -> Settings:
             and getattr(args, "setting__harmonise__network_thread", None) is None):
         # Offline work is judged by its pictures, not its rate: the network sees every frame.
         harmonise = dataclasses.replace(harmonise, network_thread="off")
-    _check_torch(harmonise, args)
+    if harmonise.mode == "phnet":
+        _check_torch(harmonise, args)
+        if harmonise.model:
+            check_model(harmonise.model,
+                        None if getattr(args, "model", None) else f"settings file {args.config}")
     return dataclasses.replace(settings, harmonise=harmonise)
+
+
+def _load_config(path: str) -> Settings:
+    """``--config``: the settings file; a folder or an unreadable file is a ``UserError``."""
+    if Path(path).is_dir():
+        raise UserError(f"--config {path}: a folder; expected a settings file (TOML)")
+    try:
+        return load_settings(path)
+    except (FileNotFoundError, SettingsError):
+        raise
+    except OSError as exc:
+        raise UserError(f"--config {path}: cannot read it ({exc.strerror or exc}); expected a "
+                        "settings file (TOML)") from exc
+
+
+def check_model(value: str, settings_file: str | None = None) -> None:
+    """A PHNet model names a ``.onnx`` or ``.safetensors`` file (that it is there and loads is
+    the harmoniser's check, which says so); ``settings_file``: where ``value`` was read, if not
+    from ``--model``.
+
+    Raises:
+        UserError: a folder, another kind of file, or a path with neither suffix; the message
+            says what was found and what was expected.
+    """
+    path = Path(value)
+    if path.is_dir():
+        found = "a folder"
+    elif path.suffix.lower() in (".onnx", ".safetensors"):
+        return
+    elif not path.exists():
+        found = "no such file"
+    else:
+        found = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+    given = (f"--model {value}" if settings_file is None
+             else f"harmonise.model = {value!r} in the {settings_file}")
+    raise UserError(f"{given}: {found}; expected {MODEL_FILES}")
 
 
 def _check_torch(harmonise: HarmoniseConfig, args: argparse.Namespace) -> None:
     """PyTorch asked for where it is not installed: refused before anything runs."""
     from phnet.runners import torch_installed
 
-    if harmonise.mode != "phnet" or harmonise.backend != "torch" or torch_installed():
+    if harmonise.backend != "torch" or torch_installed():
         return
     asked = ("--harmonise-backend torch"
              if getattr(args, "setting__harmonise__backend", None) == "torch"
