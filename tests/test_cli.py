@@ -156,23 +156,24 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
     assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("vcam-"))
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
-def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
-    # Failed before: with -v the pipeline logged the table on stop and run printed it again.
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a child process are POSIX")
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_prints_the_final_table_once_even_with_v(tmp_path, signame):
+    # Failed before: with -v the pipeline logged the table on stop and run printed it again;
+    # SIGHUP (the terminal closed) killed run without stopping the camera.
     import signal
 
-    script = ("import sys; from standins import register_stand_ins, TEST_BACKEND; "
-              "register_stand_ins(); from vcam.commands import main; "
-              "sys.exit(main(['run', '--camera', 'demo', '--size', '160x120', '--mode', "
-              "'colortransfer', '--vcam-backend', TEST_BACKEND, '-v']))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    from children import finish, phnet_cam_argv, start
+
+    proc = start(phnet_cam_argv("run", "--camera", "demo", "--size", "160x120", "--mode",
+                                "colortransfer", "--vcam-backend", TEST_BACKEND, "-v",
+                                setup="from standins import register_stand_ins; "
+                                "register_stand_ins()"), cwd=tmp_path)
     try:
-        first = proc.stdout.readline()  # blocks until the camera runs
+        first = proc.stdout.readline()  # blocks until the camera runs, or run ends
         assert first.startswith("PHNet Camera running"), first + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        proc.send_signal(getattr(signal, signame))
+        out, err = finish(proc, timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -542,8 +543,62 @@ def test_an_interrupted_process_leaves_the_old_output_and_no_temporary_file(
 
     monkeypatch.setattr(Pipeline, "process_one", interrupted)
     assert main(["process", str(small_video), str(out), "--mode", "off"]) == 130
+    assert capsys.readouterr().err == (f"phnet-cam: interrupted (Ctrl-C); {out} was left as it "
+                                       "was\n")
     assert out.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signame, code, said", [
+    ("SIGTERM", 143, "stopped by SIGTERM"), ("SIGHUP", 129, "stopped by SIGHUP"),
+    ("SIGINT", 130, "interrupted (Ctrl-C)")])
+def test_a_stop_signal_during_process_keeps_the_old_output_and_says_so(tmp_path, signame, code,
+                                                                       said):
+    # Failed before: SIGTERM and SIGHUP killed the process and left ".out.*.part.mp4" beside
+    # the output (SIGINT was clean).
+    import signal
+
+    from children import finish, phnet_cam_argv, start
+
+    video = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    for frame, _ in DemoSource(DemoSourceConfig(width=160, height=120, fps=30, frames=3000,
+                                                realtime=False)):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    proc = start(phnet_cam_argv("process", "in.avi", "out.mp4", "--mode", "colortransfer"),
+                 cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not any(
+                p.stat().st_size > 0 for p in tmp_path.glob(".out.*.part.mp4")):
+            time.sleep(0.05)
+        assert proc.poll() is None, "process ended before it could be stopped"
+        proc.send_signal(getattr(signal, signame))
+        stdout, stderr = finish(proc, timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert stderr == f"phnet-cam: {said}; out.mp4 was left as it was\n"
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi", "out.mp4"]
+
+
+def test_an_interrupted_demo_says_that_nothing_was_written(tmp_path, capsys, monkeypatch):
+    from vcam.pipeline import Pipeline
+
+    def interrupted(self, frame, t):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "process_one", interrupted)
+    out = tmp_path / "out"
+    assert main(["demo", "--frames", "3", "--size", "160x120", "--out", str(out)]) == 130
+    assert capsys.readouterr().err == (f"phnet-cam: interrupted (Ctrl-C); nothing was written "
+                                       f"to {out}\n")
+    assert list(out.iterdir()) == []
 
 
 def test_process_replaces_an_existing_output_only_when_it_succeeds(small_video, tmp_path,

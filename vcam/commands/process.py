@@ -13,6 +13,7 @@ from pathlib import Path
 from vcam.commands.common import (UserError, _describe_harmonisation, _positive_int, _settings,
                                   add_stage_options)
 from vcam.commands.offline import _frames, _run_offline
+from vcam.commands.stopping import add_note
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -42,9 +43,15 @@ def cmd_process(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    run = _run_offline(
-        source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
-        settings, args.frames)
+    kept = (f"{out_path} was left as it was" if out_path.exists()
+            else f"nothing was written to {out_path}")
+    try:
+        run = _run_offline(
+            source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
+            settings, args.frames)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the temporary file is gone
+        add_note(exc, kept)
+        raise
     line = (f"processed {_frames(run.count)} of {source_path} at {source.width}x{source.height} "
             f"in {run.finished - run.started:.1f} s (first frame "
             f"{run.first_done - run.started:.1f} s")

@@ -1,12 +1,11 @@
 """``phnet-cam run``: webcam -> virtual camera "PHNet Camera", until Ctrl-C.
 
-Ctrl-C (or SIGTERM) stops it cleanly with exit code 0.
+Ctrl-C, SIGTERM or SIGHUP stop it cleanly with exit code 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
@@ -14,6 +13,7 @@ import time
 from vcam.arguments import deprecated_alias
 from vcam.commands.common import (PROG, _describe_harmonisation, _pipeline_config, _settings,
                                   _size, add_stage_options)
+from vcam.commands.stopping import on_stop_signals
 from vcam.config import HARMONISE_BACKENDS
 
 
@@ -73,9 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
 
     stop = threading.Event()
-    previous = _on_sigterm(stop)
     try:
-        with pipeline:
+        with on_stop_signals(lambda _signum: stop.set()), pipeline:
             pipeline.start()
             print(f"PHNet Camera running: {source.width}x{source.height} at "
                   f"{pipeline.output_fps:.3g} fps to {sink.device} "
@@ -88,8 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(_status_line(pipeline.stats.snapshot()), flush=True)
     except KeyboardInterrupt:
         pass  # leaving the with block stopped the pipeline
-    finally:
-        _restore_sigterm(previous)
     print(pipeline.stats.format_table())
     if pipeline.error is not None:
         print(f"{PROG}: error: the pipeline stopped: {type(pipeline.error).__name__}: "
@@ -114,15 +111,3 @@ def _status_line(snap: dict) -> str:
             f"cpu {'-' if cores is None else f'{cores:.2f}'} cores, "
             f"dropped {counters.get('dropped', 0)}, "
             f"resent {counters.get('resent', 0)}, errors {counters.get('errors', 0)}")
-
-
-def _on_sigterm(stop: threading.Event):
-    """SIGTERM (a service manager, ``kill``) stops like Ctrl-C; only the main thread may set it."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
