@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return RecorderSink(video_path, width, height, fps)
 
     before = [str(p) for p in (video_path, picture_path) if p.exists()]
-    kept = (f"nothing was written to {out_dir}" if not before else
+    left = (f"nothing was written to {out_dir}" if not before else
             f"{before[0]} was left as it was" if len(before) == 1 else
             f"{' and '.join(before)} were left as they were")
     try:
@@ -81,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if result is not None:
             _write_png(picture_path, _panels(result, _method_label(run.info)))
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the temporary files are gone
-        add_note(exc, kept)
+        add_note(exc, left)
         raise
     done = time.perf_counter()
 
