@@ -4,11 +4,13 @@ dispositions whatever the test runner inherited.
 A runner started with SIGINT ignored (``python -m pytest &`` from a script), or SIGHUP ignored
 (``nohup``), passes that on to its children; a child that ignores the SIGINT a test sends it
 never stops. ``start`` and ``run`` reset SIGINT, SIGTERM and SIGHUP to their defaults in the
-child before it starts (Python then installs its own Ctrl-C handler as usual).
+child before it starts (Python then installs its own Ctrl-C handler as usual), and on Linux
+the child is killed when the test run ends, however it ends.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -30,9 +32,22 @@ _WITHOUT_TORCH = ("import sys; sys.modules['torch'] = None; {setup}"
                   "from vcam.commands import main; sys.exit(main(sys.argv[1:]))")
 
 
-def _default_signals() -> None:
-    for signum in _RESET:
-        signal.signal(signum, signal.SIG_DFL)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Looked up here: between fork and exec the child should only call it.
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+
+
+def _child_setup(disposition=signal.SIG_DFL):
+    """What runs in the child before it starts: the stop signals' disposition, and (Linux)
+    SIGKILL when the test run that started it ends."""
+
+    def setup() -> None:
+        for signum in _RESET:
+            signal.signal(signum, disposition)
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return setup
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -42,17 +57,18 @@ def environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def _options(env: dict[str, str] | None, cwd) -> dict:
+def _options(env: dict[str, str] | None, cwd, disposition=signal.SIG_DFL) -> dict:
     return dict(cwd=cwd, env=env if env is not None else environment(),
-                preexec_fn=_default_signals if os.name == "posix" else None)
+                preexec_fn=_child_setup(disposition) if os.name == "posix" else None)
 
 
-def run(argv: list[str], *, cwd, timeout: float = TIMEOUT_S,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run(argv: list[str], *, cwd, timeout: float = TIMEOUT_S, env: dict[str, str] | None = None,
+        disposition=signal.SIG_DFL) -> subprocess.CompletedProcess:
     """Run ``argv`` to its end, its output captured as text; ``TimeoutExpired`` (the child
-    killed) after ``timeout`` seconds."""
+    killed) after ``timeout`` seconds. ``disposition``: of the stop signals in the child
+    (``SIG_IGN``: as a test run started in the background passes them on)."""
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          **_options(env, cwd))
+                          **_options(env, cwd, disposition))
 
 
 def start(argv: list[str], *, cwd, env: dict[str, str] | None = None) -> subprocess.Popen:

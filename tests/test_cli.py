@@ -6,7 +6,6 @@ import _thread
 import argparse
 import dataclasses
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from children import finish, phnet_cam, phnet_cam_argv, start
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
 from vcam.commands import build_parser, main
@@ -112,11 +112,7 @@ def test_run_without_a_virtual_camera_exits_2_with_one_line(small_video, capsys)
 def test_run_as_a_user_would_without_loopback_device(small_video):
     if list(Path("/sys/devices/virtual/video4linux").glob("video*")):
         pytest.skip("this machine has a loopback device")
-    proc = subprocess.run(
-        [sys.executable, "-m", "vcam", "run", "--camera", str(small_video)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc = phnet_cam("run", "--camera", str(small_video), cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     line = _one_line_error(proc.stderr)
     assert MODPROBE_COMMAND in line
@@ -128,7 +124,18 @@ def test_run_with_a_missing_camera_exits_2(capsys):
     assert "/no/such/video9" in line
 
 
-def test_run_stops_cleanly_on_ctrl_c(capsys):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in this test, even in a test run started with SIGINT
+    ignored (where ``_thread.interrupt_main`` would do nothing and the test never end)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_run_stops_cleanly_on_ctrl_c(capsys, ctrl_c_raises):
     done = threading.Event()
 
     def press_ctrl_c_once_sending() -> None:
@@ -140,14 +147,15 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
                 _thread.interrupt_main()
                 return
 
-    presser = threading.Thread(target=press_ctrl_c_once_sending)
+    presser = threading.Thread(target=press_ctrl_c_once_sending, daemon=True)
     presser.start()
     try:
         code = main(["run", "--camera", "demo", "--size", "160x120", "--mode", "colortransfer",
                      "--vcam-backend", TEST_BACKEND, "--vcam-device", "PHNet Camera"])
     finally:
         done.set()
-        presser.join()
+        presser.join(10)
+    assert not presser.is_alive()
     assert code == 0
     out = capsys.readouterr().out
     assert "PHNet Camera running: 160x120" in out and "stopped" in out
@@ -163,7 +171,6 @@ def test_a_stop_signal_prints_the_final_table_once_even_with_v(tmp_path, signame
     # SIGHUP (the terminal closed) killed run without stopping the camera.
     import signal
 
-    from children import finish, phnet_cam_argv, start
 
     proc = start(phnet_cam_argv("run", "--camera", "demo", "--size", "160x120", "--mode",
                                 "colortransfer", "--vcam-backend", TEST_BACKEND, "-v",
@@ -559,7 +566,6 @@ def test_a_stop_signal_during_process_keeps_the_old_output_and_says_so(tmp_path,
     # the output (SIGINT was clean).
     import signal
 
-    from children import finish, phnet_cam_argv, start
 
     video = tmp_path / "in.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
@@ -696,9 +702,7 @@ def test_every_bad_input_is_one_line_exit_2_and_loses_no_file(workdir, capsys, a
 def test_a_user_error_as_a_user_sees_it_and_with_v(workdir):
     # Failed before: a traceback and exit status 1.
     def run(*extra):
-        return subprocess.run([sys.executable, "-m", "vcam", "process", "in.avi", "out.txt",
-                               *extra], capture_output=True, text=True, timeout=300,
-                              cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)})
+        return phnet_cam("process", "in.avi", "out.txt", *extra, cwd=workdir)
 
     quiet = run()
     assert quiet.returncode == 2
@@ -728,26 +732,21 @@ def test_demo_labels_fit_their_panels():
 # ------------------------------------------------------------------ native log lines (issue 13)
 
 
-def _phnet_cam(*argv, cwd):
-    return subprocess.run([sys.executable, "-m", "vcam", *argv], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
 def test_a_person_sees_only_our_lines_unless_they_ask_with_v(tmp_path):
     # Failed before: every command printed MediaPipe/TFLite start-up lines, and run without a
     # webcam printed eight lines of OpenCV V4L2/FFMPEG errors before its own message.
-    demo = _phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
+    demo = phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
                       cwd=tmp_path)
     assert demo.returncode == 0 and demo.stderr == "", demo.stderr
     index = next(i for i in range(9, 64) if not Path(f"/dev/video{i}").exists())
-    run = _phnet_cam("run", "--camera", str(index), cwd=tmp_path)
+    run = phnet_cam("run", "--camera", str(index), cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.startswith(f"phnet-cam: error: camera {index} could not be opened")
     assert len(run.stderr.splitlines()) == 1, run.stderr
     if sys.platform.startswith("linux"):
-        missing = _phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
+        missing = phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
         assert len(missing.stderr.splitlines()) == 1, missing.stderr  # FFmpeg's v4l2 line too
-        loud = _phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
+        loud = phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
         assert "VIDEOIO" in loud.stderr  # OpenCV's own lines, on request
 
 
