@@ -1,5 +1,6 @@
-"""The documents the repository cites are in it (issue 21: README.md and the code cited
-DESIGN.md and REFERENCE.md, which a clone does not have, and named issues by their titles)."""
+"""The documents the repository cites are in it (issue 21: the README and the code cited a
+design document and a reference document that a clone does not have, and named issues by their
+titles)."""
 
 from __future__ import annotations
 
