@@ -21,7 +21,8 @@ def _tracked() -> list[Path]:
                              cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     except (OSError, subprocess.SubprocessError):
         pytest.skip("not a git checkout")
-    return [REPO / line for line in out.stdout.splitlines() if line]
+    here = Path(__file__).resolve()
+    return [REPO / line for line in out.stdout.splitlines() if line and REPO / line != here]
 
 
 def test_every_cited_document_is_in_the_repository():
