@@ -130,5 +130,5 @@ def _check_chart(path: Path) -> None:
     try:
         import matplotlib  # noqa: F401 - whether it is there
     except ImportError:
-        raise UserError("--chart needs matplotlib, which the camera install does not bring: "
-                        "pip install matplotlib (or the train extra)") from None
+        raise UserError("--chart needs matplotlib, which is not installed: pip install "
+                        "matplotlib") from None
