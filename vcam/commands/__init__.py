@@ -7,10 +7,12 @@
 
 One module per command (``panel``, ``demo``, ``run``, ``process``, ``bench``: its options and
 its work); ``common`` holds what they share (the options of the pipeline's settings, the
-settings, the one-line errors with exit code 2, logging), ``offline`` the frame loop of
+settings, the one-line errors with exit code 2, logging), ``setting_flags`` the flag of every
+key of the settings file, ``stopping`` what SIGTERM and SIGHUP do, ``offline`` the frame loop of
 ``demo`` and ``process``.
 
-Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
+Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags,
+one for every key of the file (``--strength``, ``--smoothing``, ...).
 Every error a user can cause (a setting out of range, a file that is missing or of the wrong
 kind, a missing camera, no virtual camera device) is reported in one line on stderr naming the
 input and what was expected, with exit code 2 (``-v`` adds the traceback); Ctrl-C, SIGTERM or
