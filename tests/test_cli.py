@@ -418,6 +418,8 @@ def test_setting_flags_reach_the_settings_and_override_the_file(tmp_path):
     (["demo", "--harmonise-backend", "tensorflow"],
      "--harmonise-backend tensorflow: backend must be one of 'auto', 'torch', 'onnxruntime'"),
     (["run", "--threshold-low", "0.8"], "threshold_low must be below threshold_high"),
+    (["demo", "--refine", "none", "--refine-radius", "99"],
+     "--refine-radius 99: refine_radius must be an integer in [1, 32], got 99"),
 ])
 def test_setting_flags_are_checked_in_one_line(workdir, capsys, argv, expected):
     assert main(argv) == 2

@@ -92,7 +92,8 @@ def apply_setting_flags(settings: Any, args: argparse.Namespace,
                                          **{flag.key: value for flag, value in given.items()})
         except ValueError as exc:
             # The configs' messages start with the field's name: name the flag too.
-            flag = next((f for f in given if str(exc).startswith(f.key)), next(iter(given)))
+            flag = next((f for f in given if str(exc).startswith(f"{f.key} ")),
+                        next(iter(given)))
             value = given[flag]
             shown = _shown(value) if not isinstance(value, bool) else ""
             raise ValueError(f"{flag.option} {shown}".rstrip() + f": {exc}") from exc
