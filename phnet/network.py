@@ -1,7 +1,7 @@
 """PHNet (paper §4.3, Fig. 3): encoder-decoder with PN blocks in the last decoder layers and
 PFE + SE at the bottleneck, with the PN statistics carried as explicit temporal state.
 
-Layout (REFERENCE.md): encoder blocks Conv -> InstanceNorm (no affine) -> ReLU with kernels /
+Layout (Fig. 3 and the authors' code; docs/ARCHITECTURE.md): encoder blocks Conv -> InstanceNorm (no affine) -> ReLU with kernels /
 strides alternating 4/2 and 3/1 (resolutions H/2, H/2, H/4, H/4, H/8, H/8); before every
 decoder layer the decoder input is concatenated with the encoder output of the same size and
 mixed by a 3x3 conv (2c -> c, no bias) + ReLU; decoder layers are transposed convolutions

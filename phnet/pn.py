@@ -17,7 +17,7 @@ Choices where the paper is silent, and why:
   reduces to its learned affine map ``(w0 + w1) x + w2``; with no valid background patch, the
   global background statistics stand in for the local ones.
 
-Statistics as state (DESIGN.md, "PHNet at video rate"): the block returns the statistics it used
+Statistics as state (docs/ARCHITECTURE.md, "PHNet as built"): the block returns the statistics it used
 packed as ``StatsState`` so that the next frame can blend them,
 ``s = (1 - a) * s_prev + a * s_now``, with one ``a`` for all statistics or a ``(foreground,
 background)`` pair. The pair exists because the two play different parts: the background's

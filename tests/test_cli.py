@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import _thread
+import argparse
+import dataclasses
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from children import finish, phnet_cam, phnet_cam_argv, start
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 
 from vcam.commands import build_parser, main
@@ -98,7 +100,7 @@ def test_demo_with_blur_and_harmonisation_off(tmp_path, capsys):
 
 
 def test_run_without_a_virtual_camera_exits_2_with_one_line(small_video, capsys):
-    code = main(["run", "--camera", str(small_video), "--backend", NO_DEVICE_BACKEND])
+    code = main(["run", "--camera", str(small_video), "--vcam-backend", NO_DEVICE_BACKEND])
     assert code == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "no virtual camera device found" in line
@@ -110,23 +112,30 @@ def test_run_without_a_virtual_camera_exits_2_with_one_line(small_video, capsys)
 def test_run_as_a_user_would_without_loopback_device(small_video):
     if list(Path("/sys/devices/virtual/video4linux").glob("video*")):
         pytest.skip("this machine has a loopback device")
-    proc = subprocess.run(
-        [sys.executable, "-m", "vcam", "run", "--camera", str(small_video)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    proc = phnet_cam("run", "--camera", str(small_video), cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     line = _one_line_error(proc.stderr)
     assert MODPROBE_COMMAND in line
 
 
 def test_run_with_a_missing_camera_exits_2(capsys):
-    assert main(["run", "--camera", "/no/such/video9", "--backend", TEST_BACKEND]) == 2
+    assert main(["run", "--camera", "/no/such/video9", "--vcam-backend", TEST_BACKEND]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "/no/such/video9" in line
 
 
-def test_run_stops_cleanly_on_ctrl_c(capsys):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in this test, even in a test run started with SIGINT
+    ignored (where ``_thread.interrupt_main`` would do nothing and the test never end)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_run_stops_cleanly_on_ctrl_c(capsys, ctrl_c_raises):
     done = threading.Event()
 
     def press_ctrl_c_once_sending() -> None:
@@ -138,14 +147,15 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
                 _thread.interrupt_main()
                 return
 
-    presser = threading.Thread(target=press_ctrl_c_once_sending)
+    presser = threading.Thread(target=press_ctrl_c_once_sending, daemon=True)
     presser.start()
     try:
         code = main(["run", "--camera", "demo", "--size", "160x120", "--mode", "colortransfer",
-                     "--backend", TEST_BACKEND, "--device", "PHNet Camera"])
+                     "--vcam-backend", TEST_BACKEND, "--vcam-device", "PHNet Camera"])
     finally:
         done.set()
-        presser.join()
+        presser.join(10)
+    assert not presser.is_alive()
     assert code == 0
     out = capsys.readouterr().out
     assert "PHNet Camera running: 160x120" in out and "stopped" in out
@@ -154,23 +164,23 @@ def test_run_stops_cleanly_on_ctrl_c(capsys):
     assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("vcam-"))
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
-def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
-    # Failed before: with -v the pipeline logged the table on stop and run printed it again.
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a child process are POSIX")
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_prints_the_final_table_once_even_with_v(tmp_path, signame):
+    # Failed before: with -v the pipeline logged the table on stop and run printed it again;
+    # SIGHUP (the terminal closed) killed run without stopping the camera.
     import signal
 
-    script = ("import sys; from standins import register_stand_ins, TEST_BACKEND; "
-              "register_stand_ins(); from vcam.commands import main; "
-              "sys.exit(main(['run', '--camera', 'demo', '--size', '160x120', '--mode', "
-              "'colortransfer', '--backend', TEST_BACKEND, '-v']))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+
+    proc = start(phnet_cam_argv("run", "--camera", "demo", "--size", "160x120", "--mode",
+                                "colortransfer", "--vcam-backend", TEST_BACKEND, "-v",
+                                setup="from standins import register_stand_ins; "
+                                "register_stand_ins()"), cwd=tmp_path)
     try:
-        first = proc.stdout.readline()  # blocks until the camera runs
+        first = proc.stdout.readline()  # blocks until the camera runs, or run ends
         assert first.startswith("PHNet Camera running"), first + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        proc.send_signal(getattr(signal, signame))
+        out, err = finish(proc, timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -183,11 +193,8 @@ def test_ctrl_c_prints_the_final_table_once_even_with_v(tmp_path):
 def test_rvm_chosen_but_not_installed_says_so_in_one_line_and_the_demo_runs(tmp_path):
     # As a user would: a settings file asks for Robust Video Matting, which is not installed.
     (tmp_path / "rvm.toml").write_text('[mask]\nmodel = "rvm"\n', encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", "vcam", "demo", "--frames", "3", "--size", "160x120", "--mode",
-         "off", "--config", str(tmp_path / "rvm.toml"), "--out", str(tmp_path)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    done = phnet_cam("demo", "--frames", "3", "--size", "160x120", "--mode", "off", "--config",
+                     str(tmp_path / "rvm.toml"), "--out", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, done.stderr
@@ -233,8 +240,32 @@ def test_argparse_refuses_bad_flags(capsys):
         main(["demo", "--frames", "0"])
     assert info.value.code == 2
     assert "--frames" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["demo", "--mode", "magic"])
+    assert main(["demo", "--mode", "magic"]) == 2  # the config's check: see below
+    assert "--mode magic: mode must be one of 'phnet', 'colortransfer', 'off', got 'magic'" in (
+        _one_line_error(capsys.readouterr().err))
+
+
+ARGPARSE_ERRORS = [
+    (["demo", "--frames", "0"], "phnet-cam demo: error: argument --frames: must be a whole "
+     "number >= 1, got '0'"),
+    (["demo", "--size", "axb"], "argument --size: size must be WIDTHxHEIGHT"),
+    (["nosuch"], "phnet-cam: error: argument COMMAND: invalid choice: 'nosuch'"),
+    (["demo", "extra"], "unrecognized arguments: extra"),
+    (["process", "in.avi"], "the following arguments are required: OUT"),
+    (["panel", "--nope"], "phnet-cam panel: error: unrecognized arguments: --nope"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", ARGPARSE_ERRORS,
+                         ids=[" ".join(a) for a, _ in ARGPARSE_ERRORS])
+def test_argparse_errors_are_one_line_and_exit_2(argv, expected, capsys):
+    # Failed before: argparse printed the whole usage (up to eight lines) above its error.
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert expected in err and "--help" in err
 
 
 def test_settings_round_trip(tmp_path):
@@ -246,6 +277,23 @@ def test_settings_round_trip(tmp_path):
     path = save_settings(settings, tmp_path / "deep" / "settings.toml")
     assert load_settings(path) == settings
     assert [p.name for p in path.parent.iterdir()] == ["settings.toml"]  # no temp file left
+
+
+def test_settings_files_name_a_bundled_background_and_read_old_paths(tmp_path):
+    # Failed before: the file held the picture's absolute path inside site-packages, which an
+    # environment rebuilt elsewhere no longer has.
+    from vcam.images import BACKGROUND_PATHS
+
+    dune = Settings(background=BackgroundConfig(path=str(BACKGROUND_PATHS["dune"])))
+    path = save_settings(dune, tmp_path / "settings.toml")
+    assert 'path = "dune"' in path.read_text(encoding="utf-8")
+    assert load_settings(path) == dune
+    old = "/gone/venv/lib/python3.9/site-packages/vcam/assets/bg_meadow.jpg"
+    path.write_text(f'[background]\nkind = "image"\npath = "{old}"\n', encoding="utf-8")
+    assert load_settings(path).background.path == str(BACKGROUND_PATHS["meadow"])
+    own = tmp_path / "assets" / "bg_storm.jpg"  # the user's own file is kept as it is
+    path.write_text(f'[background]\npath = "{own}"\n', encoding="utf-8")
+    assert load_settings(path).background.path == str(own)
 
 
 @pytest.mark.parametrize(
@@ -305,7 +353,7 @@ def test_network_flags_reach_the_harmonise_settings():
     assert _settings(args).harmonise.network_every == 3
     assert _settings(args).harmonise.network_thread == "off"  # offline: every frame's network
     assert _settings(build_parser().parse_args(["run"])).harmonise.network_thread == "auto"
-    args = build_parser().parse_args(["run", "--network-thread"])
+    args = build_parser().parse_args(["run", "--network-thread", "on"])
     assert _settings(args).harmonise.network_thread == "on"
     args = build_parser().parse_args(["process", "a.mp4", "b.mp4", "--network-thread", "on"])
     assert _settings(args).harmonise.network_thread == "on"
@@ -314,6 +362,134 @@ def test_network_flags_reach_the_harmonise_settings():
     assert HarmoniseConfig(network_thread=False).network_thread == "off"
     with pytest.raises(ValueError, match="network_thread"):
         HarmoniseConfig(network_thread="sometimes")
+
+
+# --------------------------------------------------- every setting is a flag (issue 21)
+
+
+def _options(command: str) -> set[str]:
+    sub = next(a for a in build_parser()._actions  # noqa: SLF001 - the subcommands' parsers
+               if isinstance(a, argparse._SubParsersAction)).choices[command]  # noqa: SLF001
+    return {o for action in sub._actions for o in action.option_strings}  # noqa: SLF001
+
+
+# Keys set by a flag of another name: --camera, --size, --background (kind, path, colour),
+# --model.
+_OTHER_NAMES = {("camera", "device"), ("camera", "width"), ("camera", "height"),
+                ("background", "kind"), ("background", "path"), ("background", "color"),
+                ("harmonise", "model")}
+
+
+@pytest.mark.parametrize("command", ["run", "process", "demo"])
+def test_every_setting_of_the_file_is_a_flag_named_as_its_key(command):
+    # Failed before: no --strength (or any mask setting), --no-harmonise on run only.
+    import dataclasses as dc
+
+    options = _options(command)
+    sections = {f.name: f.default_factory for f in dc.fields(Settings)}
+    keys = [key for section, cls in sections.items() for key in (f.name for f in dc.fields(cls()))]
+    for section, cls in sections.items():
+        if section == "camera" and command != "run":
+            continue  # the webcam's settings: run's alone
+        for field in dc.fields(cls()):
+            if (section, field.name) in _OTHER_NAMES:
+                continue
+            name = field.name.replace("_", "-")
+            ambiguous = keys.count(field.name) > 1 or field.name in ("backend", "device")
+            option = f"--{section}-{name}" if ambiguous else f"--{name}"
+            assert option in options, (section, field.name)
+    assert "--no-harmonise" in options
+
+
+def test_setting_flags_reach_the_settings_and_override_the_file(tmp_path):
+    from vcam.commands.common import _settings
+
+    path = save_settings(Settings(harmonise=HarmoniseConfig(strength=0.3, momentum=0.5)),
+                         tmp_path / "s.toml")
+    args = build_parser().parse_args([
+        "process", "a.mp4", "b.mp4", "--config", str(path), "--strength", "0.9",
+        "--smoothing", "0.8", "--refine", "bilateral", "--threshold-low", "0.75",
+        "--threshold-high", "0.9", "--mask-model", "general", "--blur-strength", "0.2",
+        "--harmonise-backend", "onnxruntime", "--harmonise-device", "cpu", "--resolution", "128"])
+    settings = _settings(args)
+    assert settings.harmonise.strength == 0.9 and settings.harmonise.momentum == 0.5
+    assert settings.harmonise.backend == "onnxruntime" and settings.harmonise.device == "cpu"
+    assert settings.harmonise.resolution == 128
+    assert (settings.mask.smoothing, settings.mask.refine, settings.mask.model) == (
+        0.8, "bilateral", "general")
+    assert (settings.mask.threshold_low, settings.mask.threshold_high) == (0.75, 0.9)
+    assert settings.background.blur_strength == 0.2
+    run = _settings(build_parser().parse_args(["run", "--mirror", "--fps", "15"]))
+    assert run.camera.mirror and run.camera.fps == 15.0
+    assert not _settings(build_parser().parse_args(["run", "--no-mirror"])).camera.mirror
+    demo = _settings(build_parser().parse_args(["demo", "--no-harmonise"]))
+    assert demo.harmonise.mode == "off"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["demo", "--strength", "2"], "--strength 2: strength must be a number in [0, 1], got 2"),
+    (["process", "in.avi", "keep.mp4", "--refine", "sharp"],
+     "--refine sharp: refine must be one of 'guided', 'bilateral', 'none', got 'sharp'"),
+    (["demo", "--harmonise-backend", "tensorflow"],
+     "--harmonise-backend tensorflow: backend must be one of 'auto', 'torch', 'onnxruntime'"),
+    (["run", "--threshold-low", "0.8"], "threshold_low must be below threshold_high"),
+    (["demo", "--refine", "none", "--refine-radius", "99"],
+     "--refine-radius 99: refine_radius must be an integer in [1, 32], got 99"),
+])
+def test_setting_flags_are_checked_in_one_line(workdir, capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in _one_line_error(capsys.readouterr().err)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Room:
+    """A config added later.
+
+    Attributes:
+        own_room: keep the person's own room. Longer text.
+        warmth: in [0, 1].
+    """
+
+    own_room: bool = False
+    warmth: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.warmth <= 1:
+            raise ValueError(f"warmth must be a number in [0, 1], got {self.warmth}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Everything:
+    room: _Room = _Room()
+
+
+def test_a_setting_added_later_gets_its_flag_without_more_code():
+    from vcam.commands.setting_flags import add_setting_flags, apply_setting_flags
+
+    parser = argparse.ArgumentParser()
+    flags = add_setting_flags(parser, _Everything)
+    args = parser.parse_args(["--own-room", "--warmth", "0.25"])
+    assert apply_setting_flags(_Everything(), args, flags) == _Everything(_Room(True, 0.25))
+    assert "keep the person's own room. ([room] own_room; default false)" in " ".join(
+        parser.format_help().split())
+    with pytest.raises(ValueError, match=r"^--warmth 2: warmth must be a number in \[0, 1\]"):
+        apply_setting_flags(_Everything(), parser.parse_args(["--warmth", "2"]), flags)
+
+
+def test_the_virtual_camera_options_are_named_apart_and_checked_when_parsed(capsys):
+    # Failed before: run's --backend was the virtual camera's, and "--backend torch" ended in a
+    # traceback (ValueError: unknown virtual camera backend 'torch') after the camera opened.
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--camera", "demo", "--vcam-backend", "torch"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert "unknown virtual camera backend 'torch'" in err and "--harmonise-backend" in err
+    args = build_parser().parse_args(["run", "--backend", TEST_BACKEND, "--device", "cam9"])
+    assert (args.vcam_backend, args.vcam_device) == (TEST_BACKEND, "cam9")
+    err = capsys.readouterr().err
+    assert "--backend is now --vcam-backend" in err and "--device is now --vcam-device" in err
+    assert len(err.splitlines()) == 2, err
 
 
 def test_bench_flags_are_checked(capsys):
@@ -391,8 +567,61 @@ def test_an_interrupted_process_leaves_the_old_output_and_no_temporary_file(
 
     monkeypatch.setattr(Pipeline, "process_one", interrupted)
     assert main(["process", str(small_video), str(out), "--mode", "off"]) == 130
+    assert capsys.readouterr().err == (f"phnet-cam: interrupted (Ctrl-C); {out} was left as it "
+                                       "was\n")
     assert out.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signame, code, said", [
+    ("SIGTERM", 143, "stopped by SIGTERM"), ("SIGHUP", 129, "stopped by SIGHUP"),
+    ("SIGINT", 130, "interrupted (Ctrl-C)")])
+def test_a_stop_signal_during_process_keeps_the_old_output_and_says_so(tmp_path, signame, code,
+                                                                       said):
+    # Failed before: SIGTERM and SIGHUP killed the process and left ".out.*.part.mp4" beside
+    # the output (SIGINT was clean).
+    import signal
+
+
+    video = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 120))
+    for frame, _ in DemoSource(DemoSourceConfig(width=160, height=120, fps=30, frames=3000,
+                                                realtime=False)):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out.mp4"
+    data = _precious(out)
+    proc = start(phnet_cam_argv("process", "in.avi", "out.mp4", "--mode", "colortransfer"),
+                 cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not any(
+                p.stat().st_size > 0 for p in tmp_path.glob(".out.*.part.mp4")):
+            time.sleep(0.05)
+        assert proc.poll() is None, "process ended before it could be stopped"
+        proc.send_signal(getattr(signal, signame))
+        stdout, stderr = finish(proc, timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert stderr == f"phnet-cam: {said}; out.mp4 was left as it was\n"
+    assert out.read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi", "out.mp4"]
+
+
+def test_an_interrupted_demo_says_that_nothing_was_written(tmp_path, capsys, monkeypatch):
+    from vcam.pipeline import Pipeline
+
+    def interrupted(self, frame, t):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "process_one", interrupted)
+    out = tmp_path / "out"
+    assert main(["demo", "--frames", "3", "--size", "160x120", "--out", str(out)]) == 130
+    assert capsys.readouterr().err == (f"phnet-cam: interrupted (Ctrl-C); nothing was written "
+                                       f"to {out}\n")
+    assert list(out.iterdir()) == []
 
 
 def test_process_replaces_an_existing_output_only_when_it_succeeds(small_video, tmp_path,
@@ -413,6 +642,7 @@ def workdir(tmp_path, small_video, monkeypatch):
     (tmp_path / "in.avi").write_bytes(small_video.read_bytes())
     _precious(tmp_path / "keep.mp4")
     os.link(tmp_path / "in.avi", tmp_path / "same.avi")
+    (tmp_path / "folder").mkdir()
     odd = cv2.VideoWriter(str(tmp_path / "odd.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 15.0,
                           (160, 120))
     for _ in range(2):
@@ -445,6 +675,30 @@ BAD_INPUTS = [
     (["run", "--camera", "missing.mp4"], "camera video file not found: missing.mp4"),
     (["run", "--camera", "gone.png"], "camera picture not found: gone.png"),
     (["demo", "--config", "missing.toml"], "settings file not found: missing.toml"),
+    # Issue 21: the paths that still ended in a traceback, or said the wrong thing.
+    (["demo", "--config", "folder"], "--config folder: a folder; expected a settings file (TOML)"),
+    (["process", "folder", "out.mp4"], "video file folder: a folder; expected a video file"),
+    (["run", "--camera", "folder"], "camera folder: a folder; expected a camera index such as "
+     "0, a device such as /dev/video0, 'demo', or an existing video or picture file"),
+    (["process", "in.avi", "keep.mp4", "--background", "folder"],
+     "--background folder: a folder; expected an image or video file, a bundled picture"),
+    (["process", "in.avi", "keep.mp4", "--model", "folder"],
+     "--model folder: a folder; expected a PHNet model: .onnx (ONNX Runtime) or .safetensors "
+     "(PyTorch)"),
+    (["process", "in.avi", "keep.mp4", "--model", "in.avi"],
+     "--model in.avi: a .avi file; expected a PHNet model: .onnx (ONNX Runtime) or "
+     ".safetensors (PyTorch)"),
+    (["demo", "--model", "notavideo.mp4"], "--model notavideo.mp4: no such file; expected a "
+     "PHNet model"),
+    (["bench", "--model", "in.avi"], "--model in.avi: a .avi file; expected a PHNet model"),
+    (["bench", "--background", "folder"], "--background folder: a folder"),
+    (["bench", "--chart", "chart.txt"],
+     "--chart chart.txt: a .txt file; expected a .png, .svg or .pdf file"),
+    (["bench", "--chart", "folder"], "--chart folder: a folder; expected a .png, .svg or .pdf"),
+    (["bench", "--paced-seconds", "inf"],
+     "--paced-seconds must be a number of seconds in [0, 3600], got inf"),
+    (["bench", "--sizes", "100000x100000"],
+     "--sizes 100000x100000: width must be an integer in [16, 7680], got 100000"),
 ]
 
 
@@ -455,8 +709,9 @@ def test_every_bad_input_is_one_line_exit_2_and_loses_no_file(workdir, capsys, a
     # link and --model overwrote files.
     before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert expected in _one_line_error(err)
+    assert out == "" and err.count("\n") == 1, err  # refused before any work
     after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert after == before  # nothing lost, changed, or left behind
 
@@ -464,9 +719,7 @@ def test_every_bad_input_is_one_line_exit_2_and_loses_no_file(workdir, capsys, a
 def test_a_user_error_as_a_user_sees_it_and_with_v(workdir):
     # Failed before: a traceback and exit status 1.
     def run(*extra):
-        return subprocess.run([sys.executable, "-m", "vcam", "process", "in.avi", "out.txt",
-                               *extra], capture_output=True, text=True, timeout=300,
-                              cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)})
+        return phnet_cam("process", "in.avi", "out.txt", *extra, cwd=workdir)
 
     quiet = run()
     assert quiet.returncode == 2
@@ -496,26 +749,21 @@ def test_demo_labels_fit_their_panels():
 # ------------------------------------------------------------------ native log lines (issue 13)
 
 
-def _phnet_cam(*argv, cwd):
-    return subprocess.run([sys.executable, "-m", "vcam", *argv], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
 def test_a_person_sees_only_our_lines_unless_they_ask_with_v(tmp_path):
     # Failed before: every command printed MediaPipe/TFLite start-up lines, and run without a
     # webcam printed eight lines of OpenCV V4L2/FFMPEG errors before its own message.
-    demo = _phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
+    demo = phnet_cam("demo", "--frames", "2", "--size", "160x120", "--mode", "colortransfer",
                       cwd=tmp_path)
     assert demo.returncode == 0 and demo.stderr == "", demo.stderr
     index = next(i for i in range(9, 64) if not Path(f"/dev/video{i}").exists())
-    run = _phnet_cam("run", "--camera", str(index), cwd=tmp_path)
+    run = phnet_cam("run", "--camera", str(index), cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.startswith(f"phnet-cam: error: camera {index} could not be opened")
     assert len(run.stderr.splitlines()) == 1, run.stderr
     if sys.platform.startswith("linux"):
-        missing = _phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
+        missing = phnet_cam("run", "--camera", f"/dev/video{index}", cwd=tmp_path)
         assert len(missing.stderr.splitlines()) == 1, missing.stderr  # FFmpeg's v4l2 line too
-        loud = _phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
+        loud = phnet_cam("run", "--camera", str(index), "-v", cwd=tmp_path)
         assert "VIDEOIO" in loud.stderr  # OpenCV's own lines, on request
 
 

@@ -400,6 +400,55 @@ def test_settings_survive_a_restart(open_panel, qtbot, tmp_path):
     assert again.preview.mode == "split"
 
 
+def test_a_bundled_background_is_saved_by_its_name(open_panel, qtbot, tmp_path):
+    # Failed before: settings.toml held the bundled picture's absolute path inside the
+    # environment (site-packages), which broke when the environment was rebuilt elsewhere.
+    window = open_panel(fast())
+    storm = window.gallery._items_by_path[  # noqa: SLF001 - the item the user would click
+        os.path.normcase(os.path.abspath(BACKGROUND_PATHS["storm"]))]
+    window.gallery.list.setCurrentItem(storm)
+    wait_applied(qtbot, window, "background", lambda c: c.path == str(BACKGROUND_PATHS["storm"]))
+    window.close()
+    text = (tmp_path / "settings.toml").read_text(encoding="utf-8")
+    assert 'path = "storm"' in text and "assets" not in text
+    again = open_panel()
+    assert applied(again, "background") == BackgroundConfig(path=str(BACKGROUND_PATHS["storm"]))
+    assert again.gallery.list.currentItem() is again.gallery._items_by_path[  # noqa: SLF001
+        os.path.normcase(os.path.abspath(BACKGROUND_PATHS["storm"]))]
+
+
+def test_the_status_lines_never_widen_the_window_or_cut_a_button(open_panel, qtbot):
+    # Failed before: once the stage times came, the rates line (644 px, no wrapping) made the
+    # window's minimum wider than the 1000 px it opened at: the window jumped to 1060 px, and
+    # where it kept its width the gallery was squeezed and "Colour…" cut to "C".
+    from PySide6.QtWidgets import QAbstractButton
+
+    window = open_panel(fast())
+    opened = window.width()
+    qtbot.waitUntil(lambda: "harm" in window.rates_label.text(), timeout=WAIT_MS)
+    window._status_timer.stop()  # noqa: SLF001 - the longest lines they show, held still
+    window.rates_label.setText(window.rates_label.text() + " · 120 dropped · 3 errors")
+    window.source_label.setText(window.source_label.text() + " (instead of camera 10, which "
+                                "did not open)")
+    qtbot.wait(100)
+    assert window.minimumSizeHint().width() <= opened
+    assert window.width() == opened
+    cut = [b.text() for b in window.findChildren(QAbstractButton)
+           if b.isVisible() and b.text() and b.width() < b.minimumSizeHint().width()]
+    assert not cut, cut
+
+
+def test_a_banner_notice_is_not_repeated_in_the_status_bar(open_panel):
+    # Failed before: the status bar showed the banner's text again, cut at the window's edge.
+    window = open_panel(fast())
+    window.notify("The settings file could not be used (a long reason). It was moved aside.",
+                  banner=True)
+    assert window.banner.isVisible() and "moved aside" in window.banner_label.text()
+    assert "moved aside" not in window.statusBar().currentMessage()
+    window.notify("Cannot save settings")
+    assert window.statusBar().currentMessage() == "Cannot save settings"
+
+
 def test_a_corrupt_settings_file_is_moved_aside_and_reported(open_panel, qtbot, tmp_path):
     path = tmp_path / "settings.toml"
     path.write_text("[camera\nwidth = = 3\n", encoding="utf-8")

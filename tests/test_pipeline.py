@@ -464,7 +464,8 @@ def test_stats_is_thread_safe():
     for _ in range(200):
         stats.snapshot()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
     snap = stats.snapshot()
     assert snap["stages"]["mask"]["count"] == 8000
     assert snap["counters"]["resent"] == 8000

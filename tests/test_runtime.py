@@ -23,11 +23,11 @@ def test_thread_waits_are_passive_unless_the_user_chose():
             "import torch; print(ok, os.environ['OMP_WAIT_POLICY'])")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+                         check=True, timeout=120).stdout.split()
     assert out == ["True", "PASSIVE"]
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+                         check=True, timeout=120).stdout.split()
     assert out == ["True", "ACTIVE"]
 
 

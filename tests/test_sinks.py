@@ -190,7 +190,8 @@ def test_preview_is_thread_safe():
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert not errors
     assert preview.frames_received == 1000
 

@@ -51,6 +51,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 WARMUP_FRAMES = 5
+#: Demo frames rendered before a size's rows, at most; more frames a row repeat them (so that
+#: ``--frames`` never asks for more memory than this many frames).
+RENDERED_FRAMES = 120
 PACED_FPS = 30.0
 
 #: ``--load`` at most this many busy processes.
@@ -400,7 +403,7 @@ def run(sizes: Sequence[tuple[int, int]], variants: Sequence[str], frames: int, 
 
     rows = []
     for width, height in sizes:
-        rendered = render_frames(width, height, max(frames, 30))
+        rendered = render_frames(width, height, min(max(frames, 30), RENDERED_FRAMES))
         for name in variants:
             mode, fields = VARIANTS[name]
             harmonise = HarmoniseConfig(mode=mode, model=model if mode == "phnet" else "",
@@ -420,11 +423,11 @@ def run(sizes: Sequence[tuple[int, int]], variants: Sequence[str], frames: int, 
 def notes(frames: int, paced_seconds: float, load: int, rows: Sequence[dict] = ()) -> str:
     """What the columns mean, printed under the tables."""
     import cv2
-    import torch
 
     text = (
         f"{frames} frames a row flat out after {WARMUP_FRAMES} warm-up frames, then "
-        f"{paced_seconds:g} s paced at {PACED_FPS:g} FPS, on demo frames rendered beforehand. "
+        f"{paced_seconds:g} s paced at {PACED_FPS:g} FPS, on demo frames rendered beforehand "
+        f"(at most {RENDERED_FRAMES}, repeated). "
         "Milliseconds are medians; FPS is frames / time in process_one (one frame at a time; "
         "the live pipeline overlaps capture and sending with processing). p95 latency: 95th "
         "percentile of one frame's time in process_one. CPU %: process CPU time (all threads) "
@@ -439,9 +442,13 @@ def notes(frames: int, paced_seconds: float, load: int, rows: Sequence[dict] = (
             "loaded FPS; harmonisation slowdown = network runs a second idle / loaded (the "
             "harmonise stage's median where the network runs on every frame)."
         )
-    text += (f" {os.cpu_count()} logical CPUs; torch threads {torch.get_num_threads()}, "
-             f"OpenCV threads {cv2.getNumThreads()} at the end (one each with a network "
-             "thread, see vcam.runtime).")
+    # PyTorch only where a row loaded it: the camera install runs without it.
+    torch = sys.modules.get("torch")
+    torch_threads = (f"torch threads {torch.get_num_threads()}, " if torch is not None
+                     else "")
+    text += (f" {os.cpu_count()} logical CPUs; {torch_threads}OpenCV threads "
+             f"{cv2.getNumThreads()} at the end (one each with a network thread, see "
+             "vcam.runtime).")
     loads = [r["loadavg"] for r in rows if r.get("loadavg") is not None]
     if loads:
         text += (f" The machine's 1-minute load average before each row (idle rows included): "

@@ -21,6 +21,18 @@ BACKGROUND_PATHS: dict[str, Path] = {
 }
 
 
+def background_name(path: str | Path) -> str | None:
+    """The name (``dune``) of the bundled picture at ``path``, also where another installation
+    of this package keeps it (``.../vcam/assets/bg_dune.jpg`` in an environment since rebuilt
+    elsewhere); ``None`` for any other file."""
+    path = Path(path)
+    for name, bundled in BACKGROUND_PATHS.items():
+        if path == bundled or (path.name == bundled.name
+                               and path.parent.parts[-2:] == bundled.parent.parts[-2:]):
+            return name
+    return None
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 HxWx3 (grey and alpha files are converted).
 

@@ -12,6 +12,9 @@ lost)::
     kind = "image"
     color = [0, 120, 80]
 
+A bundled background is written by its name (``path = "dune"``), so that the file stays right
+when the environment is rebuilt elsewhere; files that hold its old absolute path still read.
+
 The default location comes from ``platformdirs`` and is looked up only when asked for
 (``default_settings_path()``), never at import.
 """
@@ -97,6 +100,8 @@ def settings_from_dict(data: dict[str, Any], origin: str = "settings") -> Settin
                 raise SettingsError(
                     f"{origin}: unknown key {section}.{key} (allowed: {', '.join(names)})"
                 )
+        if section == "background" and isinstance(values.get("path"), str):
+            values = {**values, "path": _bundled_path(values["path"])}
         try:
             configs[section] = cls(**values)
         except (TypeError, ValueError) as exc:
@@ -106,13 +111,27 @@ def settings_from_dict(data: dict[str, Any], origin: str = "settings") -> Settin
 
 
 def settings_to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Nested plain data, one dict per table; tuples become lists."""
+    """Nested plain data, one dict per table; tuples become lists, and a bundled background
+    its name (``dune``), which stays right wherever the package is installed next."""
+    from vcam.images import background_name
+
     data: dict[str, dict[str, Any]] = {}
     for section, cls in _SECTIONS.items():
         config = getattr(settings, section)
         values = {f.name: getattr(config, f.name) for f in dataclasses.fields(cls)}
         data[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    path = data["background"]["path"]
+    data["background"]["path"] = (background_name(path) or path) if path else path
     return data
+
+
+def _bundled_path(path: str) -> str:
+    """A bundled background's name, or its path in an earlier installation (files written
+    before names were), as the path of the installed picture; any other path as it is."""
+    from vcam.images import BACKGROUND_PATHS, background_name
+
+    name = path if path in BACKGROUND_PATHS else background_name(path) if path else None
+    return str(BACKGROUND_PATHS[name]) if name else path
 
 
 def load_settings(path: str | os.PathLike) -> Settings:

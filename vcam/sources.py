@@ -245,6 +245,8 @@ class VideoFileSource(Closing):
         self._pending: np.ndarray | None = None
         self._ended = False
 
+        if self._path.is_dir():
+            raise SourceError(f"video file {self._path}: a folder; expected a video file")
         if not self._path.is_file():
             raise SourceError(f"video file not found: {self._path}")
         cap = self._open_capture()
@@ -386,11 +388,13 @@ def open_source(spec: str, camera: CameraConfig | None = None) -> FrameSource:
         )
     path = Path(spec)
     suffix = path.suffix.lower()
+    expected = ("expected a camera index such as 0, a device such as /dev/video0, 'demo', or an "
+                "existing video or picture file")
+    if spec and path.is_dir():
+        raise SourceError(f"camera {spec}: a folder; {expected}")
     if suffix in IMAGE_SUFFIXES | VIDEO_SUFFIXES and not path.is_file():
         what = "picture" if suffix in IMAGE_SUFFIXES else "video file"
-        raise SourceError(f"camera {what} not found: {spec} (expected a camera index such as 0, "
-                          "a device such as /dev/video0, 'demo', or an existing video or "
-                          "picture file)")
+        raise SourceError(f"camera {what} not found: {spec} ({expected})")
     # is_file() and not exists(): /dev/video0 exists too, but it is a camera.
     if spec and path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:

@@ -198,7 +198,7 @@ def flicker_score(outputs: Sequence[np.ndarray], reals: Sequence[np.ndarray],
 
 def fr_rtc(outputs: Sequence[np.ndarray], reals: Sequence[np.ndarray],
            masks: Sequence[np.ndarray], threshold: float = 0.5) -> float:
-    """fR-RTC (REFERENCE.md): brightness changes of the output's foreground against the truth's.
+    """fR-RTC (VTT, CVPR'24; docs/ARCHITECTURE.md): brightness changes of the output's foreground against the truth's.
 
     ``b_t`` = mean of HSV V (max of R, G, B, 0-255) over the foreground of frame t;
     ``dg = (b_real_{t+1} - b_real_t) - (b_out_{t+1} - b_out_t)``;

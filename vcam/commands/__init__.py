@@ -7,15 +7,18 @@
 
 One module per command (``panel``, ``demo``, ``run``, ``process``, ``bench``: its options and
 its work); ``common`` holds what they share (the options of the pipeline's settings, the
-settings, the one-line errors with exit code 2, logging), ``offline`` the frame loop of
+settings, the one-line errors with exit code 2, logging), ``setting_flags`` the flag of every
+key of the settings file, ``stopping`` what SIGTERM and SIGHUP do, ``offline`` the frame loop of
 ``demo`` and ``process``.
 
-Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags.
+Settings come from ``--config FILE`` (TOML, see ``vcam.settings``) and are overridden by flags,
+one for every key of the file (``--strength``, ``--smoothing``, ...).
 Every error a user can cause (a setting out of range, a file that is missing or of the wrong
 kind, a missing camera, no virtual camera device) is reported in one line on stderr naming the
-input and what was expected, with exit code 2 (``-v`` adds the traceback); Ctrl-C stops ``run``
-cleanly with exit code 0. ``demo`` and ``process`` check everything they can before they write,
-and replace an existing output only when the run succeeds.
+input and what was expected, with exit code 2 (``-v`` adds the traceback); Ctrl-C, SIGTERM or
+SIGHUP stop ``run`` cleanly with exit code 0. ``demo`` and ``process`` check everything they
+can before they write, and replace an existing output only when the run succeeds; stopped
+(Ctrl-C, SIGTERM, SIGHUP), they say so and that the old output was kept.
 """
 
 from __future__ import annotations
@@ -24,22 +27,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from vcam.arguments import OneLineParser
 from vcam.commands import bench, demo, panel, process, run
-from vcam.commands.common import (PROG, _fail, _setup_logging, _user_errors, stage_options,
-                                  verbosity_options)
+from vcam.commands.common import PROG, _fail, _setup_logging, _user_errors, verbosity_options
+from vcam.commands.stopping import describe, on_stop_signals, raise_stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="PHNet Camera: a virtual camera that harmonises you to your background.",
     )
-    common, stages = verbosity_options(), stage_options()
+    common = verbosity_options()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     panel.add_parser(sub)
-    demo.add_parser(sub, [common, stages])
-    run.add_parser(sub, [common, stages])
-    process.add_parser(sub, [common, stages])
+    demo.add_parser(sub, [common])
+    run.add_parser(sub, [common])
+    process.add_parser(sub, [common])
     bench.add_parser(sub, [common])
     return parser
 
@@ -61,12 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"demo": demo.cmd_demo, "run": run.cmd_run, "process": process.cmd_process,
                 "bench": bench.cmd_bench}
     try:
-        user_errors = _user_errors()
-        try:
-            return commands[args.command](args)
-        except user_errors as exc:
-            return _fail(exc)
-    except KeyboardInterrupt:
-        # Ctrl-C outside run's loop (while loading, say): nothing was left running.
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        # SIGTERM and SIGHUP stop a command as Ctrl-C does (run's loop stops cleanly on them).
+        with on_stop_signals(raise_stopped):
+            user_errors = _user_errors()
+            try:
+                return commands[args.command](args)
+            except user_errors as exc:
+                return _fail(exc)
+    except KeyboardInterrupt as exc:
+        # Outside run's loop (while loading, say): nothing was left running, and the command
+        # noted what it kept.
+        what, code = describe(exc)
+        print(f"{PROG}: {what}", file=sys.stderr)
+        return code

@@ -7,7 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vcam.commands.common import UserError, _number, _positive_int, _size, background_from_arg
+from vcam.commands.common import (UserError, _number, _positive_int, _size, background_from_arg,
+                                  check_model)
+from vcam.config import CameraConfig
 
 
 def _bench_variants() -> list[str]:
@@ -66,6 +68,12 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
                        "skips it)")
 
 
+#: ``--chart`` draws with matplotlib in one of these formats.
+CHART_SUFFIXES = (".png", ".svg", ".pdf")
+#: ``--paced-seconds`` at most (an hour a row).
+MAX_PACED_SECONDS = 3600.0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from phnet.runners import torch_installed
     from vcam import bench
@@ -74,11 +82,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     # No --model: each row runs the bundled model in its backend's form (the ONNX graph on ONNX
     # Runtime, the checkpoint on PyTorch).
     model = args.model or ""
+    if model:
+        check_model(model)
     background = background_from_arg(args.background) if args.background else None
     sizes = args.sizes or list(bench.SIZES)
+    for width, height in sizes:
+        try:
+            CameraConfig(width=width, height=height)
+        except ValueError as exc:
+            raise UserError(f"--sizes {width}x{height}: {exc}") from exc
     variants = args.variants or list(bench.VARIANTS)
-    if args.paced_seconds < 0:
-        raise UserError(f"--paced-seconds must be >= 0, got {args.paced_seconds:g}")
+    if not 0 <= args.paced_seconds <= MAX_PACED_SECONDS:  # also refuses nan
+        raise UserError(f"--paced-seconds must be a number of seconds in [0, "
+                        f"{MAX_PACED_SECONDS:g}], got {args.paced_seconds:g}")
+    if args.chart:
+        _check_chart(args.chart)
     if not torch_installed():
         variants = [v for v in variants if bench.VARIANTS[v][1].get("backend") != "torch"]
         notes.append("PyTorch rows: skipped, PyTorch is not installed (the camera runs ONNX "
@@ -99,3 +117,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for note in notes:
         print(note)
     return 0
+
+
+def _check_chart(path: Path) -> None:
+    """``--chart``: a picture file matplotlib can write, checked before the rows run."""
+    expected = f"a {', '.join(CHART_SUFFIXES[:-1])} or {CHART_SUFFIXES[-1]} file"
+    if path.is_dir():
+        raise UserError(f"--chart {path}: a folder; expected {expected}")
+    if path.suffix.lower() not in CHART_SUFFIXES:
+        found = f"a {path.suffix} file" if path.suffix else "a name without an extension"
+        raise UserError(f"--chart {path}: {found}; expected {expected}")
+    try:
+        import matplotlib  # noqa: F401 - whether it is there
+    except ImportError:
+        raise UserError("--chart needs matplotlib, which is not installed: pip install "
+                        "matplotlib") from None

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vcam.config import HARMONISE_MODES, NETWORK_THREAD_MODES, BackgroundConfig
+from vcam.config import BackgroundConfig, HarmoniseConfig
 from vcam.pipeline import PipelineConfig
 from vcam.settings import Settings, SettingsError, load_settings
 from vcam.sources import VIDEO_SUFFIXES
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 PROG = "phnet-cam"
 EXIT_USAGE = 2
+
+#: What a PHNet model file is, for the messages.
+MODEL_FILES = "a PHNet model: .onnx (ONNX Runtime) or .safetensors (PyTorch)"
 
 
 class UserError(Exception):
@@ -85,7 +88,8 @@ def background_from_arg(value: str, base: BackgroundConfig | None = None) -> Bac
     if key.lower() in BACKGROUND_PATHS:
         return dataclasses.replace(base, kind="image", path=str(BACKGROUND_PATHS[key.lower()]))
     if not Path(key).is_file():
-        what = "no such file" if Path(key).suffix or not key else "not a name it knows"
+        what = ("a folder" if key and Path(key).is_dir()
+                else "no such file" if Path(key).suffix or not key else "not a name it knows")
         raise UserError(
             f"--background {value}: {what}; expected an image or video file, a bundled "
             f"picture ({', '.join(BACKGROUND_PATHS)}), blur, none, color or color:R,G,B"
@@ -105,31 +109,32 @@ def verbosity_options() -> argparse.ArgumentParser:
     return common
 
 
-def stage_options() -> argparse.ArgumentParser:
-    """The pipeline's settings (``--config``, ``--background``, ``--mode``, ...): a parent of the
-    parsers of the commands that run the pipeline."""
-    stages = argparse.ArgumentParser(add_help=False)
-    stages.add_argument("--config", metavar="FILE", help="settings file (TOML); flags override it")
-    stages.add_argument(
+#: Keys that flags of other names set (--camera, --size, --background, --model): no flag of
+#: their own.
+_SET_BY_OTHER_FLAGS = frozenset({("camera", "device"), ("camera", "width"), ("camera", "height"),
+                                 ("background", "kind"), ("background", "path"),
+                                 ("background", "color"), ("harmonise", "model")})
+
+
+def add_stage_options(parser: argparse.ArgumentParser, camera: bool = False) -> None:
+    """The pipeline's settings: ``--config``, ``--background``, ``--model``, ``--no-harmonise``,
+    and a flag for every other key of the settings file (``vcam.commands.setting_flags``); the
+    webcam's ``[camera]`` keys only with ``camera``."""
+    from vcam.commands.setting_flags import add_setting_flags
+
+    parser.add_argument("--config", metavar="FILE",
+                        help="settings file (TOML); flags override it")
+    parser.add_argument(
         "--background", metavar="PATH|blur|color|none",
         help="background: an image or video file, a bundled picture (dune, storm, meadow), "
         "blur, none, color or color:R,G,B",
     )
-    stages.add_argument("--mode", choices=HARMONISE_MODES,
-                        help="harmonisation (phnet falls back to colour transfer without a model)")
-    stages.add_argument("--model", metavar="PATH", help="PHNet checkpoint (.safetensors or .onnx)")
-    stages.add_argument("--network-every", type=_positive_int, metavar="K",
-                        help="run PHNet on every K-th frame and reuse its colour model between")
-    stages.add_argument("--network-thread", nargs="?", const="on", choices=NETWORK_THREAD_MODES,
-                        help="on: run PHNet on its own thread, every frame uses its latest colour "
-                        "model (the fastest mode on a CPU); off: in the frame's path; auto "
-                        "(default for run and panel): on when PHNet runs on the CPU. demo and "
-                        "process run it on every frame unless told otherwise")
-    stages.add_argument("--network-rate", type=float, metavar="R",
-                        help="with the network thread: PHNet runs at most R times a second "
-                        "(default 3; 0 = as often as it can), and at once when the light or the "
-                        "person's place changes")
-    return stages
+    parser.add_argument("--model", metavar="PATH", help=f"{MODEL_FILES} (default: the bundled "
+                        "lite)")
+    parser.add_argument("--no-harmonise", action="store_true", help="same as --mode off")
+    sections = [f.name for f in dataclasses.fields(Settings) if camera or f.name != "camera"]
+    flags = add_setting_flags(parser, Settings, sections, skip=_SET_BY_OTHER_FLAGS)
+    parser.set_defaults(setting_flags=flags)
 
 
 # ------------------------------------------------------------------------------------ settings
@@ -151,35 +156,84 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _merge_settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config) if getattr(args, "config", None) else Settings()
+    from vcam.commands.setting_flags import apply_setting_flags
+
+    settings = _load_config(args.config) if getattr(args, "config", None) else Settings()
     camera, background, harmonise = settings.camera, settings.background, settings.harmonise
     if getattr(args, "camera", None) is not None:
         camera = dataclasses.replace(camera, device=args.camera)
     if getattr(args, "size", None) is not None:
         camera = dataclasses.replace(camera, width=args.size[0], height=args.size[1])
-    if getattr(args, "fps", None) is not None:
-        camera = dataclasses.replace(camera, fps=args.fps)
-    if getattr(args, "mirror", None):
-        camera = dataclasses.replace(camera, mirror=True)
     if getattr(args, "background", None) is not None:
         background = background_from_arg(args.background, background)
-    if getattr(args, "mode", None) is not None:
-        harmonise = dataclasses.replace(harmonise, mode=args.mode)
-    if getattr(args, "no_harmonise", False):
-        harmonise = dataclasses.replace(harmonise, mode="off")
     if getattr(args, "model", None) is not None:
         harmonise = dataclasses.replace(harmonise, model=args.model)
-    if getattr(args, "network_every", None) is not None:
-        harmonise = dataclasses.replace(harmonise, network_every=args.network_every)
-    if getattr(args, "network_rate", None) is not None:
-        harmonise = dataclasses.replace(harmonise, network_rate=args.network_rate)
-    if getattr(args, "network_thread", None) is not None:
-        harmonise = dataclasses.replace(harmonise, network_thread=args.network_thread)
-    elif getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto":
+    settings = dataclasses.replace(settings, camera=camera, background=background,
+                                   harmonise=harmonise)
+    settings = apply_setting_flags(settings, args, getattr(args, "setting_flags", ()))
+    harmonise = settings.harmonise
+    if getattr(args, "no_harmonise", False):
+        harmonise = dataclasses.replace(harmonise, mode="off")
+    if (getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto"
+            and getattr(args, "setting__harmonise__network_thread", None) is None):
         # Offline work is judged by its pictures, not its rate: the network sees every frame.
         harmonise = dataclasses.replace(harmonise, network_thread="off")
-    return dataclasses.replace(settings, camera=camera, background=background,
-                               harmonise=harmonise)
+    if harmonise.mode == "phnet":
+        _check_torch(harmonise, args)
+        if harmonise.model:
+            check_model(harmonise.model,
+                        None if getattr(args, "model", None) else f"settings file {args.config}")
+    return dataclasses.replace(settings, harmonise=harmonise)
+
+
+def _load_config(path: str) -> Settings:
+    """``--config``: the settings file; a folder or an unreadable file is a ``UserError``."""
+    if Path(path).is_dir():
+        raise UserError(f"--config {path}: a folder; expected a settings file (TOML)")
+    try:
+        return load_settings(path)
+    except (FileNotFoundError, SettingsError):
+        raise
+    except OSError as exc:
+        raise UserError(f"--config {path}: cannot read it ({exc.strerror or exc}); expected a "
+                        "settings file (TOML)") from exc
+
+
+def check_model(value: str, settings_file: str | None = None) -> None:
+    """A PHNet model names a ``.onnx`` or ``.safetensors`` file (that it is there and loads is
+    the harmoniser's check, which says so); ``settings_file``: where ``value`` was read, if not
+    from ``--model``.
+
+    Raises:
+        UserError: a folder, another kind of file, or a path with neither suffix; the message
+            says what was found and what was expected.
+    """
+    path = Path(value)
+    if path.is_dir():
+        found = "a folder"
+    elif path.suffix.lower() in (".onnx", ".safetensors"):
+        return
+    elif not path.exists():
+        found = "no such file"
+    else:
+        found = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+    given = (f"--model {value}" if settings_file is None
+             else f"harmonise.model = {value!r} in the {settings_file}")
+    raise UserError(f"{given}: {found}; expected {MODEL_FILES}")
+
+
+def _check_torch(harmonise: HarmoniseConfig, args: argparse.Namespace) -> None:
+    """PyTorch asked for where it is not installed: refused before anything runs."""
+    from phnet.runners import torch_installed
+
+    if harmonise.backend != "torch" or torch_installed():
+        return
+    asked = ("--harmonise-backend torch"
+             if getattr(args, "setting__harmonise__backend", None) == "torch"
+             else f"harmonise.backend = \"torch\" in the settings file {args.config}")
+    raise UserError(f"{asked} needs PyTorch, which is not installed: the camera install runs "
+                    "PHNet with ONNX Runtime (--harmonise-backend auto or onnxruntime; "
+                    "README, 'Install')")
 
 
 def _pipeline_config(settings: Settings, **extra) -> PipelineConfig:

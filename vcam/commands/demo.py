@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 
 from vcam.commands.common import (UserError, _describe_harmonisation, _positive_int, _settings,
-                                  _size)
+                                  _size, add_stage_options)
 from vcam.commands.offline import _frames, _run_offline
+from vcam.commands.stopping import add_note
 
 DEMO_VIDEO = "phnet-demo.mp4"
 DEMO_PICTURE = "phnet-demo.png"
@@ -30,6 +31,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
                       help="frame size (default 640x480)")
     demo.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                       help="output folder (default: the current one)")
+    add_stage_options(demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -69,10 +71,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
                             f"{exc.strerror or exc}") from exc
         return RecorderSink(video_path, width, height, fps)
 
-    run = _run_offline(source, open_recorder, settings, on_frame=keep)
-    result = kept.get("middle")
-    if result is not None:
-        _write_png(picture_path, _panels(result, _method_label(run.info)))
+    before = [str(p) for p in (video_path, picture_path) if p.exists()]
+    left = (f"nothing was written to {out_dir}" if not before else
+            f"{before[0]} was left as it was" if len(before) == 1 else
+            f"{' and '.join(before)} were left as they were")
+    try:
+        run = _run_offline(source, open_recorder, settings, on_frame=keep)
+        result = kept.get("middle")
+        if result is not None:
+            _write_png(picture_path, _panels(result, _method_label(run.info)))
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the temporary files are gone
+        add_note(exc, left)
+        raise
     done = time.perf_counter()
 
     print(f"PHNet Camera demo: {_frames(run.count)} at {width}x{height}, {done - began:.1f} s "

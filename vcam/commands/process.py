@@ -10,8 +10,10 @@ import argparse
 import os
 from pathlib import Path
 
-from vcam.commands.common import UserError, _describe_harmonisation, _positive_int, _settings
+from vcam.commands.common import (UserError, _describe_harmonisation, _positive_int, _settings,
+                                  add_stage_options)
 from vcam.commands.offline import _frames, _run_offline
+from vcam.commands.stopping import add_note
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -20,6 +22,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     process.add_argument("input", type=Path, metavar="IN", help="input video file")
     process.add_argument("output", type=Path, metavar="OUT", help="output video (.mp4 or .avi)")
     process.add_argument("--frames", type=_positive_int, help="stop after this many frames")
+    add_stage_options(process)
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -40,9 +43,15 @@ def cmd_process(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    run = _run_offline(
-        source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
-        settings, args.frames)
+    kept = (f"{out_path} was left as it was" if out_path.exists()
+            else f"nothing was written to {out_path}")
+    try:
+        run = _run_offline(
+            source, lambda: RecorderSink(out_path, source.width, source.height, source.fps),
+            settings, args.frames)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the temporary file is gone
+        add_note(exc, kept)
+        raise
     line = (f"processed {_frames(run.count)} of {source_path} at {source.width}x{source.height} "
             f"in {run.finished - run.started:.1f} s (first frame "
             f"{run.first_done - run.started:.1f} s")

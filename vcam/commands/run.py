@@ -1,18 +1,20 @@
 """``phnet-cam run``: webcam -> virtual camera "PHNet Camera", until Ctrl-C.
 
-Ctrl-C (or SIGTERM) stops it cleanly with exit code 0.
+Ctrl-C, SIGTERM or SIGHUP stop it cleanly with exit code 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
 
-from vcam.commands.common import (PROG, _describe_harmonisation, _number, _pipeline_config,
-                                  _settings, _size)
+from vcam.arguments import deprecated_alias
+from vcam.commands.common import (PROG, _describe_harmonisation, _pipeline_config, _settings,
+                                  _size, add_stage_options)
+from vcam.commands.stopping import on_stop_signals
+from vcam.config import HARMONISE_BACKENDS
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -21,16 +23,32 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     run.add_argument("--camera", metavar="INDEX|PATH",
                      help="camera index or device (default 0), a video file, or 'demo'")
     run.add_argument("--size", type=_size, metavar="WxH", help="camera size (default 640x480)")
-    run.add_argument("--fps", type=_number, help="camera frame rate (default 30)")
-    run.add_argument("--mirror", action="store_true", default=None, help="flip horizontally")
-    run.add_argument("--no-harmonise", action="store_true", help="same as --mode off")
-    run.add_argument("--device", metavar="NAME",
+    run.add_argument("--vcam-device", metavar="NAME",
                      help="virtual camera device (default: the first available)")
-    run.add_argument("--backend", metavar="NAME",
+    run.add_argument("--vcam-backend", type=_vcam_backend, metavar="NAME",
                      help="pyvirtualcam backend (default: each available in turn)")
+    # The names before --vcam-*: --backend also reads as the harmoniser's.
+    run.add_argument("--device", dest="vcam_device", help=argparse.SUPPRESS,
+                     action=deprecated_alias("--vcam-device"))
+    run.add_argument("--backend", dest="vcam_backend", type=_vcam_backend,
+                     help=argparse.SUPPRESS, action=deprecated_alias("--vcam-backend"))
     run.add_argument("--no-person", choices=("background", "frame"), default="background",
                      help="show the background (default) or the camera picture when nobody is "
                      "in the frame")
+    add_stage_options(run, camera=True)
+
+
+def _vcam_backend(text: str) -> str:
+    """``--vcam-backend``: a backend pyvirtualcam has on this system."""
+    import pyvirtualcam
+
+    known = list(pyvirtualcam.camera.BACKENDS)
+    if text not in known:
+        hint = ("; the harmoniser's backend is --harmonise-backend"
+                if text in HARMONISE_BACKENDS else "")
+        raise argparse.ArgumentTypeError(f"unknown virtual camera backend {text!r} (on this "
+                                         f"system: {', '.join(known) or 'none'}){hint}")
+    return text
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -43,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = open_source(settings.camera.device, settings.camera)
     try:
         sink = VirtualCameraSink(source.width, source.height, source.fps or settings.camera.fps,
-                                 device=args.device, backend=args.backend)
+                                 device=args.vcam_device, backend=args.vcam_backend)
     except BaseException:
         source.close()
         raise
@@ -55,9 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
 
     stop = threading.Event()
-    previous = _on_sigterm(stop)
     try:
-        with pipeline:
+        with on_stop_signals(lambda _signum: stop.set()), pipeline:
             pipeline.start()
             print(f"PHNet Camera running: {source.width}x{source.height} at "
                   f"{pipeline.output_fps:.3g} fps to {sink.device} "
@@ -70,8 +87,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(_status_line(pipeline.stats.snapshot()), flush=True)
     except KeyboardInterrupt:
         pass  # leaving the with block stopped the pipeline
-    finally:
-        _restore_sigterm(previous)
     print(pipeline.stats.format_table())
     if pipeline.error is not None:
         print(f"{PROG}: error: the pipeline stopped: {type(pipeline.error).__name__}: "
@@ -96,15 +111,3 @@ def _status_line(snap: dict) -> str:
             f"cpu {'-' if cores is None else f'{cores:.2f}'} cores, "
             f"dropped {counters.get('dropped', 0)}, "
             f"resent {counters.get('resent', 0)}, errors {counters.get('errors', 0)}")
-
-
-def _on_sigterm(stop: threading.Event):
-    """SIGTERM (a service manager, ``kill``) stops like Ctrl-C; only the main thread may set it."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ Modules, each for one thing:
 - ``cameras``: which cameras to offer.
 - ``status``: the status line's text.
 - ``settings_io``: the settings file and the panel's preferences, corrupt files moved aside.
+- ``platform_check``: whether Qt can open a window here, checked before it tries.
 
 Importing this package loads no Qt; ``main()`` does.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -30,7 +30,9 @@ PROG = "phnet-cam panel"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from vcam.arguments import OneLineParser
+
+    parser = OneLineParser(
         prog=PROG,
         description="The PHNet Camera control panel: preview, backgrounds, harmonisation, "
         "and the virtual camera.",
@@ -47,16 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _no_display() -> str | None:
-    """Why no window can open, on Linux without a display; ``None`` when one can."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
-    return ("no display to open the panel on (DISPLAY and WAYLAND_DISPLAY are not set); "
-            "start it from a desktop session, or use 'phnet-cam run' without a window")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the panel and run until it is closed; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -69,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     native.configure(args.verbose)  # MediaPipe, TensorFlow Lite, OpenCV: quiet unless -v
 
-    reason = _no_display()
+    from vcam.panel.platform_check import platform_problem
+
+    reason = platform_problem()
     if reason is not None:
         # Qt would abort the process with a core dump; say it in one line instead.
         sys.stderr.write(f"{PROG}: error: {reason}\n")

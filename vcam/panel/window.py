@@ -191,7 +191,9 @@ class MainWindow(QMainWindow):
         self.source_label = QLabel("")
         for label in (self.rates_label, self.harmoniser_label, self.source_label):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.harmoniser_label.setWordWrap(True)
+            # Wrapped, so that a long line never makes the window wider than it opened (the
+            # gallery, squeezed, cut its buttons' labels).
+            label.setWordWrap(True)
 
         self.view_buttons: dict[str, QToolButton] = {}
         view_row = QHBoxLayout()
@@ -444,10 +446,12 @@ class MainWindow(QMainWindow):
                                    else f"Effect off ({SHORTCUT_EFFECT})")
 
     def notify(self, text: str, banner: bool = False) -> None:
-        """Tell the user: always in the status bar; in the banner when it must not be missed."""
+        """Tell the user: in the banner when it must not be missed (whole, until dismissed),
+        else in the status bar for a while."""
         logger.info("%s", text)
-        self.statusBar().showMessage(text, 15000)
-        if banner:
+        if not banner:
+            self.statusBar().showMessage(text, 15000)
+        else:
             # Several notices may come at once (a corrupt settings file and corrupt
             # preferences): keep them all until the user closes the banner.
             shown = self.banner_label.text() if not self.banner.isHidden() else ""
