@@ -163,7 +163,7 @@ def test_reset_clears_the_temporal_state(frame):
 
 
 def test_harmonise_config_validation_names_the_field():
-    with pytest.raises(ValueError, match="mode must be one of 'phnet', 'colortransfer', 'off'"):
+    with pytest.raises(ValueError, match="mode must be one of 'phnet', 'light', 'colortransfer', 'off'"):
         HarmoniseConfig(mode="magic")
     with pytest.raises(ValueError, match=r"strength must be a number in \[0, 1\], got 1.5"):
         HarmoniseConfig(strength=1.5)

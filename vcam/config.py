@@ -20,7 +20,7 @@ from typing import Any
 REFINE_METHODS = ("guided", "bilateral", "none")
 SEGMENTATION_MODELS = ("auto", "general", "landscape", "rvm")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
-HARMONISE_MODES = ("phnet", "colortransfer", "off")
+HARMONISE_MODES = ("phnet", "light", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
 NETWORK_THREAD_MODES = ("auto", "on", "off")
 
@@ -139,7 +139,8 @@ class HarmoniseConfig:
 
     Attributes:
         mode: ``phnet`` (the network; colour transfer when no model is available),
-            ``colortransfer`` (Reinhard in Lab) or ``off``.
+            ``light`` (the classical move from the room's light to the scene's, no network:
+            ``phnet.light``), ``colortransfer`` (Reinhard in Lab) or ``off``.
         model: a ``.safetensors`` or ``.onnx`` file; empty = the bundled default.
         backend: ``auto``, ``torch`` or ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
@@ -160,6 +161,9 @@ class HarmoniseConfig:
         network_rate: with the network thread, PHNet runs at most this many times a second
             (0..60; 0 = as often as it can), and at once when the light or the person's place
             changes: the colour model follows the scene without taking a core for it.
+        own_room: harmonise over the ``blur`` and ``none`` backgrounds too. Off by default:
+            there the person is in front of their own room, already in its light, and is left
+            exactly as captured.
     """
 
     mode: str = "phnet"
@@ -172,9 +176,12 @@ class HarmoniseConfig:
     network_every: int = 1
     network_thread: str = "auto"
     network_rate: float = 3.0
+    own_room: bool = False
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)
+        if not isinstance(self.own_room, bool):
+            raise ValueError(f"own_room must be true or false, got {self.own_room!r}")
         _real(self, "network_rate", 0.0, 60.0)
         _integer(self, "network_every", 1, 30)
         if isinstance(self.network_thread, bool):  # settings files written before "auto"
