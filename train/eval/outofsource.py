@@ -335,37 +335,39 @@ def format_markdown(res: HeldOutResult, title: str = "Held-out people (out of so
     return "\n".join(lines)
 
 
-def heldout_grid(res_outputs: dict[tuple[str, str], dict[str, np.ndarray]], cases: dict[tuple[str, str], Case],
-                 path: str | Path, tile: int = 160) -> Path:
-    """A picture: one row per (photo, test) kept, captured | composite | each method | truth."""
+def people_grid(methods: dict[str, Any], people: list[HeldOutPerson],
+                backgrounds: dict[str, np.ndarray], path: str | Path, tile: int = 150) -> Path:
+    """A picture of what a user would see: one row per held-out photo, for each background the
+    composite and every method's output side by side (each method given the photo as the
+    captured frame), the methods named over the first row."""
     import cv2
 
     from .grid import _label
 
     rows = []
-    for r, (key, outs) in enumerate(res_outputs.items()):
-        case = cases[key]
-        cells = [("captured", case.captured), ("composite", case.composite), *outs.items(),
-                 ("truth", case.truth)]
-        imgs = []
-        for label, img in cells:
-            small = cv2.resize(img, (round(img.shape[1] * tile / img.shape[0]), tile),
-                               interpolation=cv2.INTER_AREA)
-            imgs.append(_label(small, label if r == 0 else "") if r == 0 else small)
-        row = np.hstack(imgs)
-        rows.append(_label(row, f"{Path(case.person).stem}: {case.test}"))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    for r, person in enumerate(people):
+        cells = []
+        a = person.alpha[..., None]
+        for bg_name, bg in backgrounds.items():
+            b = cover(bg, *person.alpha.shape).astype(np.float32)
+            comp = np.clip(np.rint(b + a * (person.image - b)), 0, 255).astype(np.uint8)
+            for label, h in methods.items():
+                h.reset()
+                out = run(h, comp, person.alpha, person.image)
+                img = cv2.resize(out, (round(out.shape[1] * tile / out.shape[0]), tile),
+                                 interpolation=cv2.INTER_AREA)
+                cells.append(_label(img, f"{bg_name}: {label}") if r == 0 else img)
+            cells.append(np.full((cells[-1].shape[0], 6, 3), 255, np.uint8))
+        rows.append(np.hstack(cells[:-1]))
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255)
+            for row in rows]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 88] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), params):
         raise ValueError(f"cannot write the grid to {path} (extension .png or .jpg expected)")
     return path
-
-
-GRID_TESTS = ("relight", "bright-room-identity", "recolour", "blur")
-"""The tests a ``--grid`` shows, for each held-out photo's first draw."""
 
 
 def heldout_command(args, names: list[str]) -> int:
@@ -384,17 +386,7 @@ def heldout_command(args, names: list[str]) -> int:
         methods = build_methods(names, args.checkpoint, args.device, args.backend, camera_strength)
         people = load_heldout(args.data_root, sources)
         backgrounds = {**bundled_backgrounds(), **scene_backgrounds(args.data_root, "test", args.scenes)}
-        kept: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        kept_cases: dict[tuple[str, str], Case] = {}
-
-        def keep(case: Case, label: str, out: np.ndarray) -> None:
-            key = (case.person, case.test)
-            if args.grid and case.test in GRID_TESTS and (key not in kept_cases or
-                                                           kept_cases[key] is case):
-                kept_cases[key] = case
-                kept.setdefault(key, {})[label] = out
-
-        res = evaluate_heldout(methods, people, backgrounds, args.draws, args.clip_frames, keep,
+        res = evaluate_heldout(methods, people, backgrounds, args.draws, args.clip_frames,
                                progress=None if args.no_progress else lambda n: log.info("held-out: %s", n))
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         log.error("phnet-eval: %s", exc)
@@ -411,5 +403,7 @@ def heldout_command(args, names: list[str]) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(data, indent=2, default=float), encoding="utf-8")
     if args.grid:
-        log.info("wrote %s", heldout_grid(kept, kept_cases, args.grid))
+        shown = {k: v for k, v in methods.items() if "@" not in k}
+        log.info("wrote %s", people_grid(shown, people[:args.grid_count], bundled_backgrounds(),
+                                         args.grid))
     return 0
