@@ -17,7 +17,10 @@ background), the ``mask`` (soft) and the ``captured`` frame the person was cut f
   than the person (a window, a white wall, backlight: clipped where it clips) and then the
   identity and relight cases on that frame. ``dim-room-*``: 1.5 EV darker (a dim room).
 - ``blur``: the person over their own room blurred by the camera's own ``blur`` background;
-  the truth is the photo: the person must come out as captured.
+  the truth is that composite: the person must come out as captured. Judged as the camera
+  runs (``vcam.harmonise_stage.harmonises_over``: over their own room the camera leaves them
+  alone) and, as ``blur-forced``, with the harmoniser run anyway (what ``own_room = true``
+  would do).
 
 The cases of a photo are drawn from its own seed, so every method and every run sees the same.
 """
@@ -31,7 +34,9 @@ from ..data.relight import Light, blend, draw_light, relight_clip, relight_tripl
 from .heldout import HeldOutPerson
 
 TESTS = ("identity", "relight", "relight-view", "recolour", "bright-room-identity",
-         "bright-room-relight", "dim-room-identity", "dim-room-relight", "blur")
+         "bright-room-relight", "dim-room-identity", "dim-room-relight", "blur", "blur-forced")
+OWN_ROOM_TESTS = {"blur": "blur"}
+"""Tests run as the camera runs them over that background kind (the own-room rule applies)."""
 ROOM_EV = 1.5
 """How much brighter (``bright-room``) or darker (``dim-room``) than the person their room is made."""
 
@@ -110,7 +115,9 @@ def make_cases(person: HeldOutPerson, draws: int = 2) -> list[Case]:
         t = relight_triple(room, alpha, draw_light(rng, evaluation=True), rng, aligned=True,
                            degrade=False)
         add(f"{label}-relight", t.composite, t.captured, t.real)
-    add("blur", _f32(_blurred_room(person.image, alpha)), photo, photo)
+    blurred = _f32(_blurred_room(person.image, alpha))
+    add("blur", blurred, photo, blurred)
+    add("blur-forced", blurred, photo, blurred)
     return cases
 
 
