@@ -108,7 +108,7 @@ def background_weight(mask: np.ndarray, cfg: LightConfig) -> np.ndarray:
 
 def unclipped(image: np.ndarray, cfg: LightConfig) -> np.ndarray:
     """bool HxW: no channel of ``image`` (RGB float32 HxWx3 in [0, 1]) reaches ``cfg.clip``."""
-    return image.max(axis=2) < cfg.clip
+    return (image[..., 0] < cfg.clip) & (image[..., 1] < cfg.clip) & (image[..., 2] < cfg.clip)
 
 
 def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> np.ndarray | None:
@@ -263,12 +263,13 @@ class LightTransfer:
                 "max_tint_ev": self.config.max_tint_ev}
 
     def change(self, composite: np.ndarray, mask: np.ndarray, captured: np.ndarray) -> np.ndarray:
-        """The (unsmoothed) change for one frame, estimated on small copies."""
+        """The (unsmoothed) change for one frame, estimated on copies shrunk by a whole factor
+        (OpenCV's fast path) to a long side of about ``resolution``."""
         import cv2
 
         h, w = mask.shape
-        scale = min(1.0, self.resolution / max(h, w))
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        f = max(1, round(max(h, w) / self.resolution))
+        size = (max(1, w // f), max(1, h // f))
         small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (composite, captured, mask)]
         comp, cap = (x.astype(np.float32) * np.float32(1 / 255.0) for x in small[:2])
         return light_change(comp, np.clip(small[2], 0.0, 1.0), cap, self.config)
@@ -288,5 +289,4 @@ class LightTransfer:
         if not np.any(change):
             return composite
         moved = cv2.LUT(composite, change_lut(change, self.config.knee))
-        m = mask[..., None]
-        return np.rint(composite + m * (moved.astype(np.float32) - composite)).astype(np.uint8)
+        return cv2.blendLinear(moved, composite, mask, np.float32(1.0) - mask)
