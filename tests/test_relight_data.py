@@ -105,3 +105,21 @@ def test_excluded_sources_are_in_no_split(corpus):
     assert any(e.source == "held" for e in ds.entries)
     cfg = DataConfig(kind="corpus", root="x", exclude_sources="a, b")
     assert cfg.exclude_sources == ("a", "b")
+
+
+def test_balanced_sources_draw_each_source_about_equally(tmp_path):
+    from collections import Counter
+
+    # Six of the seven people come from source "t", one from "held": balance them.
+    corpus = make_tiny_corpus(tmp_path, sources={"people/t__ann.jpg": "held"})
+    ds = build_dataset(DataConfig(kind="corpus", root=str(corpus), mix="identity:1", size=32,
+                                  samples_per_image=60, balance_sources=True), "train")
+    names = Counter(ds[i]["name"].split("#")[0] for i in range(len(ds)))
+    held = names["people/t__ann.jpg"] / sum(names.values())
+    assert 0.35 < held < 0.65
+
+
+def test_relight_triples_also_come_from_objects(corpus):
+    ds = build_dataset(DataConfig(kind="corpus", root=str(corpus), mix="relight:1", size=32,
+                                  samples_per_image=8), "train")
+    assert any(e.kind == "object" for e in ds.entries) and any(e.kind == "person" for e in ds.entries)

@@ -138,17 +138,18 @@ class HarmoniseConfig:
     """How the person is matched to the background.
 
     Attributes:
-        mode: ``phnet`` (the network; colour transfer when no model is available),
-            ``light`` (the classical move from the room's light to the scene's, no network:
-            ``phnet.light``), ``colortransfer`` (Reinhard in Lab) or ``off``.
+        mode: ``light`` (the default: the classical move from the captured room's light to
+            the scene's, no network, ``phnet.light``), ``phnet`` (the bundled PHNet lite, which
+            makes the same move and refines it with the network; colour transfer when no model
+            is available), ``colortransfer`` (Reinhard in Lab) or ``off``. ``light`` is the
+            default because on people from sources no training picture came from the trained
+            network did not do better than it (models/README.md) and costs a core.
         model: a ``.safetensors`` or ``.onnx`` file; empty = the bundled default.
         backend: ``auto``, ``torch`` or ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
-        strength: in [0, 1]; 0 shows the plain composite, 1 the full harmonisation. The
-            default, 0.7, is the strength measured not to harm: on the held-out people at full
-            resolution the bundled model at 1.0 changes a person who needs no correction by
-            an fMSE of 221 (target: at most 115), at 0.7 by 108, and still corrects perturbed
-            people (fMSE 699 against the composite's 1149; models/README.md).
+        strength: in [0, 1]; 0 shows the plain composite, 1 (the default) the full
+            harmonisation. A preference, not a safety valve: the harmoniser's change to a
+            person is bounded whatever the strength (``phnet.light``, models/README.md).
         momentum: in (0, 1]: weight of the current frame in the EMA of the colour statistics;
             1 = no temporal smoothing.
         resolution: long side of the network input, 0 (the model's default) or a multiple of 8
@@ -166,11 +167,11 @@ class HarmoniseConfig:
             exactly as captured.
     """
 
-    mode: str = "phnet"
+    mode: str = "light"
     model: str = ""
     backend: str = "auto"
     device: str = "auto"
-    strength: float = 0.7
+    strength: float = 1.0
     momentum: float = 0.2
     resolution: int = 0
     network_every: int = 1

@@ -99,6 +99,8 @@ class DataConfig:
             :mod:`train.data.corpus`).
         soft_masks: return the matte as it is (float in [0, 1]) instead of binarised at 0.5,
             as the camera's refined masks are soft; metrics still binarise.
+        balance_sources: corpus only: draw each triple's source uniformly, then a picture of
+            it (instead of a picture uniformly), so no one source dominates.
         exclude_sources: corpus only: manifest sources (packages) no picture may come from, in
             any split: the evaluation's held-out sources (``train.eval.heldout``), so that the
             people it judges come from packages and kinds of photo training never saw.
@@ -118,6 +120,7 @@ class DataConfig:
     mix: str = ""
     soft_masks: bool = False
     exclude_sources: tuple[str, ...] = ()
+    balance_sources: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -171,6 +174,8 @@ class DataConfig:
         self.exclude_sources = tuple(self.exclude_sources)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             _fail("seed", "an int", self.seed, TypeError)
+        if not isinstance(self.balance_sources, bool):
+            _fail("balance_sources", "true or false", self.balance_sources, TypeError)
         if not isinstance(self.soft_masks, bool):
             _fail("soft_masks", "true or false", self.soft_masks, TypeError)
         if not isinstance(self.mix, str):

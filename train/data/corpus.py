@@ -17,14 +17,17 @@ the kind's name, so every report splits by kind:
   the same sky or grass as its background, so matching the foreground's statistics to the
   background's (colour transfer) is nearly right here and exactly wrong for a real person in
   front of a lawn. Kept as an option, off in the default mix's evaluation.
-- ``relight``: a person in their own room (as a webcam would capture them) over another view of
-  that room under a new light, the truth the person under that light
-  (:mod:`train.data.relight`); the item's ``captured`` is the person in their room. It teaches
-  the camera's real job: moving a person from the room's light to the scene's.
+- ``relight``: a person (or an object: the light's physics is the same) in their own room, as a
+  webcam would capture them, over another view of that room under a new light, the truth the
+  person under that light (:mod:`train.data.relight`); the item's ``captured`` is the person in
+  their room. It teaches the camera's real job: moving a person from the room's light to the
+  scene's.
 
 Every kind but ``relight`` has the composite as its ``captured`` frame (the foreground as it was
 captured, in its own room). ``DataConfig.exclude_sources`` leaves whole sources out of every
-split (the evaluation's held-out packages).
+split (the evaluation's held-out packages); ``DataConfig.balance_sources`` draws a kind's
+picture by first drawing its source uniformly (the corpus's 30 crops of one group photo would
+otherwise make up most person triples).
 
 The split of every picture is fixed in the manifest (people by identity, with a held-out test
 set of people that no training or model choice sees; the rest by source photo), never by crop.
@@ -56,8 +59,8 @@ log = logging.getLogger(__name__)
 __all__ = ["CorpusDataset", "person_crop", "alpha_composite"]
 
 # Which manifest kind each triple kind draws its pictures from.
-_POOL = {"people": "person", "objects": "object", "identity": "person", "silhouettes": "scene",
-         "relight": "person"}
+_POOL = {"people": ("person",), "objects": ("object",), "identity": ("person",),
+         "silhouettes": ("scene",), "relight": ("person", "object")}
 
 
 def person_crop(mask: np.ndarray, rng: Rng | None) -> tuple[int, int, int]:
@@ -116,12 +119,12 @@ class CorpusDataset(HarmonizationDataset):
         entries = [e for e in read_manifest(cfg.root)
                    if e.split == split and e.source not in cfg.exclude_sources]
         self.pools: dict[str, list[CorpusEntry]] = {
-            kind: [e for e in entries if e.kind == _POOL[kind]] for kind in self.mix
+            kind: [e for e in entries if e.kind in _POOL[kind]] for kind in self.mix
         }
         empty = [k for k, pool in self.pools.items() if not pool]
         for kind in empty:
             log.warning("corpus %s: no %s pictures for %r triples; that kind is left out",
-                        split, _POOL[kind], kind)
+                        split, " or ".join(_POOL[kind]), kind)
             del self.pools[kind]
             del self.mix[kind]
         pictures = {e.name for pool in self.pools.values() for e in pool}
@@ -135,6 +138,10 @@ class CorpusDataset(HarmonizationDataset):
         k = int(torch.multinomial(self._weights, 1, generator=gen))
         kind = self._kinds[k]
         pool = self.pools[kind]
+        if self.cfg.balance_sources:
+            sources = sorted({e.source for e in pool})
+            source = sources[int(torch.randint(len(sources), (1,), generator=gen))]
+            pool = [e for e in pool if e.source == source]
         return kind, pool[int(torch.randint(len(pool), (1,), generator=gen))]
 
     def _load(self, index: int, gen: torch.Generator):
