@@ -259,7 +259,6 @@ class Harmonizer:
         network_thread: bool = False,
         network_rate: float | None = None,
         light: LightConfig | None = None,
-        light_momentum: float = 0.3,
     ):
         self._schedule = NetworkSchedule(network_every)
         self._rate = NetworkRate(network_rate)
@@ -273,7 +272,8 @@ class Harmonizer:
         self.light = light
         """How the person is moved to the scene's light before the network when a frame comes
         with ``captured`` (None: never; ``load`` sets it for models trained with it)."""
-        self._light = LightTracker(light_momentum)
+        self._light = LightTracker(momentum)
+        """The light change of the video, smoothed with the background statistics' momentum."""
         self.runner = runner
         self.config = config
         self.resolution = resolution
@@ -548,6 +548,7 @@ class Harmonizer:
         comp, cap, m = _hwc(arrays[0]), _hwc(arrays[2]), arrays[1][0, 0]
         change = light_change(comp, m, cap, self.light)
         if current:
+            self._light.momentum = self.momentum
             change = self._light.update(change)
         moved = apply_change(comp, m, change, self.light).transpose(2, 0, 1)[None]
         moved = np.ascontiguousarray(moved, dtype=np.float32)
