@@ -406,7 +406,9 @@ def plot_curves(run_dir: Path) -> Path | None:
     train, val = read("train.csv"), read("val.csv")
     if not train:
         return None
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    select = [(int(r["step"]), float(r["select_fmse"])) for r in val if r.get("select_fmse")]
+    fig, axes = plt.subplots(1, 3 if select else 2, figsize=(15 if select else 10, 3.6))
+    a, b = axes[0], axes[1]
     steps = [int(r["step"]) for r in train]
     a.plot(steps, [float(r["loss"]) for r in train])
     a.set_xlabel("step")
@@ -418,6 +420,12 @@ def plot_curves(run_dir: Path) -> Path | None:
     b.set_xlabel("step")
     b.set_ylabel("dB")
     b.legend()
+    if select:
+        c = axes[2]
+        c.plot(*zip(*select), "o-", color="tab:green", label="val fMSE of run.select_on")
+        c.set_xlabel("step")
+        c.set_ylabel("fMSE (lower is better; picks best)")
+        c.legend()
     fig.tight_layout()
     path = run_dir / "curves.png"
     fig.savefig(path, dpi=90)
