@@ -135,7 +135,7 @@ def bench_harmonizer(path: str | None, sizes: list[tuple[int, int]], repeats: in
         mask = np.zeros((height, width), np.float32)
         mask[height // 5 :, width // 4 : 3 * width // 4] = 1.0
         hh, ww = work_size(height, width, h.resolution)
-        low_in, low_mask = downscale_for_network(frame, mask, (hh, ww))
+        low_in, low_mask, _ = downscale_for_network(frame, mask, (hh, ww))
         out, _ = h.runner(low_in, low_mask, None, (1.0, 1.0))
         coeffs = fit_affine_array(low_in, out)
         model = FrameColourModel(coeffs, height, width)

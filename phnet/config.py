@@ -32,6 +32,13 @@ class PHNetConfig:
     transfer of the composite image, pooled per patch into q2; ``"features"``: our earlier
     reading, PN on the bottleneck features, averaged. Checkpoints saved before these two fields
     existed load as ``"text"`` / ``"features"``, the form they were trained in.
+
+    ``light_prior`` (ours): the network was trained on composites whose person had already been
+    moved from the captured room's light to the scene's (``phnet.light``); the ``Harmonizer``
+    then does the same before the network whenever it is given the captured frame.
+    ``residual_bound`` (ours): with a value ``b > 0`` the network's output differs from its input
+    by at most ``b`` (in [0, 1] units) anywhere, smoothly: ``raw = x + b tanh((raw - x) / b)``.
+    Whatever the network predicts, it cannot wash out a face; 0 leaves the output unbounded.
     """
 
     name: str = "paper"
@@ -48,6 +55,8 @@ class PHNetConfig:
     prior_gate: bool = False
     pn_placement: str = "figure"
     pfe_input: str = "image"
+    light_prior: bool = False
+    residual_bound: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.channels) != 6 or any(int(c) < 1 for c in self.channels):
@@ -74,6 +83,8 @@ class PHNetConfig:
             raise ValueError("prior_gate=True needs colour_prior=True (it gates the prior)")
         if self.colour_prior and not self.residual:
             raise ValueError("colour_prior=True needs residual=True (the prior is where D6 starts)")
+        if not 0.0 <= self.residual_bound < 1.0:
+            raise ValueError(f"residual_bound must lie in [0, 1), got {self.residual_bound}")
         if self.work_resolution < 8 or self.work_resolution % 8:
             raise ValueError(f"work_resolution must be a multiple of 8, got {self.work_resolution}")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))

@@ -38,3 +38,17 @@ def _mask_range_message(mask: np.ndarray, lo: float, hi: float) -> str:
                 f"value{'s' if count > 1 else ''} (the first, {mask[row, col]}, at row {row}, "
                 f"column {col})")
     return f"mask values must be finite and lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]"
+
+
+def check_captured(captured: np.ndarray, composite: np.ndarray) -> None:
+    """Refuses a ``captured`` frame that is not RGB uint8 of the composite's shape.
+
+    Raises:
+        TypeError: not a uint8 NumPy array.
+        ValueError: another shape than the composite's.
+    """
+    if not isinstance(captured, np.ndarray) or captured.dtype != np.uint8:
+        got = captured.dtype if isinstance(captured, np.ndarray) else type(captured).__name__
+        raise TypeError(f"captured must be the uint8 RGB camera frame, got {got}")
+    if captured.shape != composite.shape:
+        raise ValueError(f"captured shape {captured.shape} does not match composite {composite.shape}")

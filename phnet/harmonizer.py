@@ -6,6 +6,12 @@ on an area-downscaled copy (long side ``resolution``, aspect kept, multiples of 
 colour models fitted between that copy and the network's output are applied to the full-size
 composite (fast guided upsampling), so the person's detail is the camera's, and the result is
 blended with the full-size mask, so background pixels come back bit-exact.
+
+Given the camera frame the person was cut from (``captured``), a model trained for it
+(``PHNetConfig.light_prior``) first has the person moved from the room's light to the scene's
+(``phnet.light``, smoothed over the video by a ``LightTracker``), and the network refines that;
+the colour models are fitted from the composite itself, so the move reaches full resolution
+with them.
 """
 from __future__ import annotations
 
@@ -21,9 +27,10 @@ import numpy as np
 
 from .bundled import models_dir as bundled_models_dir
 from .config import PHNetConfig
-from .frames import check_frame
+from .frames import check_captured, check_frame
 from .guided_upsample import FrameColourModel, fit_affine_array
 from .latest_worker import LatestWorker
+from .light import LightConfig, LightTracker, apply_change, light_change
 from .network_rate import NetworkRate
 from .runners import (
     Device,
@@ -98,17 +105,29 @@ def work_size(height: int, width: int, resolution: int) -> tuple[int, int]:
     return (h, 16) if h == w == 8 else (h, w)
 
 
-def downscale_for_network(
-    composite: np.ndarray, mask: np.ndarray, size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 HxWx3 and float32 HxW -> the network's ``(1, 3, h, w)`` and ``(1, 1, h, w)``
-    float32 arrays in [0, 1] at ``size = (h, w)`` (OpenCV area averaging)."""
+def _downscale_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = size
-    low = cv2.resize(composite, (w, h), interpolation=cv2.INTER_AREA)
-    low_in = np.ascontiguousarray(low.transpose(2, 0, 1), dtype=np.float32)[None]
-    low_in /= np.float32(255.0)
+    low = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    out = np.ascontiguousarray(low.transpose(2, 0, 1), dtype=np.float32)[None]
+    out /= np.float32(255.0)
+    return out
+
+
+def downscale_for_network(
+    composite: np.ndarray, mask: np.ndarray, size: tuple[int, int],
+    captured: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """RGB uint8 HxWx3 and float32 HxW -> the network's ``(1, 3, h, w)`` and ``(1, 1, h, w)``
+    float32 arrays in [0, 1] at ``size = (h, w)`` (OpenCV area averaging), and the captured
+    frame's ``(1, 3, h, w)`` copy (None without one)."""
+    h, w = size
     low_mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA)
-    return low_in, np.clip(low_mask, 0.0, 1.0)[None, None]
+    low_cap = None if captured is None else _downscale_image(captured, size)
+    return _downscale_image(composite, size), np.clip(low_mask, 0.0, 1.0)[None, None], low_cap
+
+
+def _hwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x[0].transpose(1, 2, 0))
 
 
 class ColourModels:
@@ -239,6 +258,7 @@ class Harmonizer:
         network_every: int = 1,
         network_thread: bool = False,
         network_rate: float | None = None,
+        light: LightConfig | None = None,
     ):
         self._schedule = NetworkSchedule(network_every)
         self._rate = NetworkRate(network_rate)
@@ -249,6 +269,11 @@ class Harmonizer:
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must lie in (0, 1], got {value}")
         self.fg_momentum = fg_momentum
+        self.light = light
+        """How the person is moved to the scene's light before the network when a frame comes
+        with ``captured`` (None: never; ``load`` sets it for models trained with it)."""
+        self._light = LightTracker(momentum)
+        """The light change of the video, smoothed with the background statistics' momentum."""
         self.runner = runner
         self.config = config
         self.resolution = resolution
@@ -341,9 +366,10 @@ class Harmonizer:
             else:
                 runner = TorchRunner(model, resolve_device(device, "torch"), compile=compile)
         res = resolution or (config.work_resolution if config else 256)
+        light = LightConfig() if config is not None and config.light_prior else None
         return cls(runner, config, res, momentum, source=str(path), fg_momentum=fg_momentum,
                    network_every=network_every, network_thread=network_thread,
-                   network_rate=network_rate)
+                   network_rate=network_rate, light=light)
 
     def reset(self) -> None:
         """Forgets the temporal state: the next call starts a new video (new background, cut)."""
@@ -372,12 +398,22 @@ class Harmonizer:
             "network_thread": self._worker is not None,
             "network_rate": self._rate.rate if self._worker is not None else None,
             "network_runs": self.network_runs,
+            "light_prior": self.light is not None,
         }
         d.update(self.runner.info())
         return d
 
-    def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def __call__(self, composite: np.ndarray, mask: np.ndarray,
+                 captured: np.ndarray | None = None) -> np.ndarray:
+        """One frame: ``composite`` RGB uint8 HxWx3, ``mask`` float32 HxW in [0, 1], and
+        optionally ``captured``, the camera frame before compositing (RGB uint8, the same size,
+        the same person under ``mask``): the light reference of a model with ``light_prior``.
+        Returns RGB uint8 HxWx3."""
         _, hi = check_frame(composite, mask)
+        if captured is not None:
+            check_captured(captured, composite)
+            if self.light is None:
+                captured = None  # this model does not use it
         if hi <= 0.0:
             return composite.copy()
         height, width = composite.shape[:2]
@@ -387,8 +423,8 @@ class Harmonizer:
             # thread when there is one), applied inside the mask's box.
             size = work_size(height, width, self.resolution)
             offer = self._worker is None or self._rate.due(composite, mask)
-            model = self._colour_model(lambda: downscale_for_network(composite, mask, size),
-                                       (height, width), offer)
+            model = self._colour_model(
+                lambda: downscale_for_network(composite, mask, size, captured), (height, width), offer)
             return model.apply(composite, mask)
         import torch
 
@@ -396,19 +432,26 @@ class Harmonizer:
         comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
         comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
         m = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)[None, None]
-        out = self._harmonise_full(comp, m)
+        cap = None
+        if captured is not None:
+            cap = torch.from_numpy(np.ascontiguousarray(captured)).to(dev)
+            cap = cap.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        out = self._harmonise_full(comp, m, cap)
         return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
-    def _harmonise_full(self, comp: Tensor, mask: Tensor) -> Tensor:
-        """The tensor path (PyTorch on a GPU): (1, 3, H, W), (1, 1, H, W) float32 in [0, 1] ->
-        (1, 3, H, W) float32 in [0, 1]."""
+    def _harmonise_full(self, comp: Tensor, mask: Tensor, captured: Tensor | None = None) -> Tensor:
+        """The tensor path (PyTorch on a GPU): (1, 3, H, W), (1, 1, H, W) float32 in [0, 1]
+        (and the captured frame's (1, 3, H, W), or None) -> (1, 3, H, W) float32 in [0, 1]."""
         import torch.nn.functional as F
 
         from .guided_upsample import apply_affine
 
         h, w = work_size(comp.shape[2], comp.shape[3], self.resolution)
-        coeffs = self._colour_model(lambda: (F.interpolate(comp, size=(h, w), mode="area"),
-                                             F.interpolate(mask, size=(h, w), mode="area")))
+
+        def low(x: Tensor | None) -> Tensor | None:
+            return None if x is None else F.interpolate(x, size=(h, w), mode="area")
+
+        coeffs = self._colour_model(lambda: (low(comp), low(mask), low(captured)))
         up = apply_affine(coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
 
@@ -428,8 +471,8 @@ class Harmonizer:
         if worker is not None and not worker.closed:
             if model is not None and not offer:
                 return self._sized(generation, model, frame_size)
-            low_in, low_mask = downscaled()
-            worker.offer(generation, low_in, low_mask, frame_size)
+            low_in, low_mask, low_cap = downscaled()
+            worker.offer(generation, low_in, low_mask, low_cap, frame_size)
             if model is None:  # the first frame of a video waits for its colour model
                 model = self.models.wait(generation, give_up=lambda: worker.closed)
                 if model is None:
@@ -437,7 +480,7 @@ class Harmonizer:
                     if error is not None:
                         raise error
                     # Reset or closed while waiting: this frame fits its own model.
-                    model = self._fit(generation, low_in, low_mask, frame_size)
+                    model = self._fit(generation, low_in, low_mask, low_cap, frame_size)
         elif self._schedule.due(model is not None):
             model = self._fit(generation, *downscaled(), frame_size)
         return self._sized(generation, model, frame_size)
@@ -451,32 +494,37 @@ class Harmonizer:
         return model
 
     def _network_job(self, _offer: int, generation: int, low_in: Any, low_mask: Any,
-                     frame_size: tuple[int, int] | None) -> None:
+                     low_cap: Any, frame_size: tuple[int, int] | None) -> None:
         """The network thread's work on the newest offer (skipped when its video has ended);
         an error is kept for the next frame to raise."""
         if generation != self.models.generation:
             return
         try:
-            self._fit(generation, low_in, low_mask, frame_size)
+            self._fit(generation, low_in, low_mask, low_cap, frame_size)
         except Exception as exc:  # noqa: BLE001 - raised by the next frame call
             self.models.fail(exc)
 
     def _fit(
-        self, generation: int, low_in: Any, low_mask: Any,
+        self, generation: int, low_in: Any, low_mask: Any, low_cap: Any = None,
         frame_size: tuple[int, int] | None = None,
     ) -> Tensor | FrameColourModel:
         """Runs the network for video ``generation`` (carrying its temporal state), fits the local
         colour models, upsampled to ``frame_size`` when given, and offers them to ``models``.
-        ``low_in``, ``low_mask``: NumPy arrays (fitted in NumPy) or tensors (fitted in PyTorch)."""
+        ``low_in``, ``low_mask``, ``low_cap`` (the captured frame, or None): NumPy arrays (fitted
+        in NumPy) or tensors (fitted in PyTorch)."""
         with self._network_lock:
             if generation > self._state_generation:  # a reset since the last run
                 self._state, self._state_generation = None, generation
+                self._light.reset()
             current = generation == self._state_generation
             # A run for a video that has ended (a frame in flight during a reset) is stateless
             # and leaves the new video's state alone.
             state = self._state if current else None
             momenta = (self.fg_momentum, self.momentum)
-            low_out, state = self.runner(low_in, low_mask, state, momenta)
+            net_in = low_in
+            if low_cap is not None and self.light is not None:
+                net_in = self._light_input(low_in, low_mask, low_cap, current)
+            low_out, state = self.runner(net_in, low_mask, state, momenta)
             if current:
                 self._state = state
             self.network_runs += 1
@@ -489,6 +537,26 @@ class Harmonizer:
         model = coeffs if frame_size is None else FrameColourModel(coeffs, *frame_size)
         self.models.put(generation, model)
         return model
+
+    def _light_input(self, low_in: Any, low_mask: Any, low_cap: Any, current: bool) -> Any:
+        """The network's input with the person moved to the scene's light: the change from the
+        captured room's light, smoothed over the video (a stateless estimate for a video that
+        has ended). NumPy in, NumPy out; tensors go through NumPy (they are small)."""
+        as_tensor = not isinstance(low_in, np.ndarray)
+        arrays = [x.detach().float().cpu().numpy() if as_tensor else x
+                  for x in (low_in, low_mask, low_cap)]
+        comp, cap, m = _hwc(arrays[0]), _hwc(arrays[2]), arrays[1][0, 0]
+        change = light_change(comp, m, cap, self.light)
+        if current:
+            self._light.momentum = self.momentum
+            change = self._light.update(change)
+        moved = apply_change(comp, m, change, self.light).transpose(2, 0, 1)[None]
+        moved = np.ascontiguousarray(moved, dtype=np.float32)
+        if as_tensor:
+            import torch
+
+            return torch.from_numpy(moved).to(low_in.device, low_in.dtype)
+        return moved
 
     def harmonize_batch(self, images: Tensor, masks: Tensor) -> Tensor:
         """Tensor path for evaluation: stateless, at the given size, no up/down-sampling.

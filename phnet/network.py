@@ -16,6 +16,7 @@ With ``config.residual`` (our addition) D6 instead predicts a zero-initialised c
 input's logits: ``raw = sigmoid(logit(image) + D6)``; with ``config.colour_prior`` too, of the
 logits of a learned-strength colour transfer of the input (``phnet.colour_prior``), gated per
 image with ``config.prior_gate``.
+With ``config.residual_bound`` the change to the input is bounded smoothly (see ``PHNetConfig``).
 The output keeps the composite's background: ``image = raw * mask + composite * (1 - mask)``.
 """
 from __future__ import annotations
@@ -258,6 +259,9 @@ class PHNet(nn.Module):
             raw = torch.sigmoid(_logit(image) + x)
         else:
             raw = x
+        bound = self.config.residual_bound
+        if bound > 0.0:
+            raw = image + bound * torch.tanh((raw - image) / bound)
         blended = raw * mask + image * (1.0 - mask)
         return PHNetOutput(blended, raw, new_state)
 

@@ -241,7 +241,7 @@ def test_argparse_refuses_bad_flags(capsys):
     assert info.value.code == 2
     assert "--frames" in capsys.readouterr().err
     assert main(["demo", "--mode", "magic"]) == 2  # the config's check: see below
-    assert "--mode magic: mode must be one of 'phnet', 'colortransfer', 'off', got 'magic'" in (
+    assert "--mode magic: mode must be one of 'phnet', 'light', 'colortransfer', 'off', got 'magic'" in (
         _one_line_error(capsys.readouterr().err))
 
 
@@ -806,3 +806,25 @@ def test_run_status_line_reports_the_cores():
     line = _status_line(snap)
     assert "cpu 0.42 cores" in line and "processed 30.0 fps" in line and "dropped 2" in line
     assert "cpu - cores" in _status_line(dict(snap, cpu_cores=None))
+
+
+def test_the_default_harmoniser_is_the_light_transfer_and_a_model_asks_for_phnet(tmp_path, capsys):
+    assert main(["demo", "--frames", "2", "--size", "160x120", "--out", str(tmp_path)]) == 0
+    assert "harmonisation: light transfer" in capsys.readouterr().out
+    import phnet.bundled
+
+    onnx = phnet.bundled.models_dir() / "phnet-lite.onnx"
+    assert main(["demo", "--frames", "2", "--size", "160x120", "--out", str(tmp_path),
+                 "--model", str(onnx)]) == 0
+    assert "harmonisation: PHNet lite" in capsys.readouterr().out
+    assert main(["demo", "--frames", "2", "--size", "160x120", "--out", str(tmp_path),
+                 "--model", str(onnx), "--mode", "colortransfer"]) == 0
+    assert "harmonisation: colour transfer" in capsys.readouterr().out
+
+
+def test_a_settings_file_naming_a_model_runs_phnet_unless_it_names_a_mode():
+    from vcam.settings import settings_from_dict
+
+    assert settings_from_dict({"harmonise": {"model": "m.onnx"}}).harmonise.mode == "phnet"
+    assert settings_from_dict({"harmonise": {"model": "m.onnx", "mode": "light"}}).harmonise.mode == "light"
+    assert settings_from_dict({}).harmonise.mode == "light"

@@ -39,7 +39,7 @@ def test_demo_and_process_without_torch(tmp_path):
     demo = phnet_cam("demo", "--frames", "3", "--size", "160x120", cwd=tmp_path,
                      without_torch=True)
     assert demo.returncode == 0, demo.stderr
-    assert "harmonisation: PHNet lite on onnxruntime" in demo.stdout
+    assert "harmonisation: light transfer" in demo.stdout
     _clean(demo)
     video = tmp_path / "in.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (160, 120))

@@ -59,9 +59,21 @@ def test_without_a_bundled_model_falls_back_to_colour_transfer(frame, caplog, mo
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1  # same frame each time
 
 
-def test_the_real_repository_state_is_reported_honestly(frame):
+def test_the_default_is_the_light_transfer(frame):
     composite, mask = frame
     stage = HarmoniseStage(HarmoniseConfig())
+    assert stage.info()["method"] == "light" and stage.info()["strength"] == 1.0
+    room = (composite * 0.5).astype(np.uint8)  # the person's room was darker than the scene
+    out = stage(composite, mask, captured=room)
+    person = mask > 0.5
+    assert out[person].mean() > composite[person].mean() + 5  # brought into the brighter scene
+    np.testing.assert_array_equal(out[~person], composite[~person])
+    assert stage(composite, mask) is composite  # no captured frame: nothing to compare with
+
+
+def test_the_real_repository_state_is_reported_honestly(frame):
+    composite, mask = frame
+    stage = HarmoniseStage(HarmoniseConfig(mode="phnet"))
     info = stage.info()
     if phnet.bundled.models_dir().joinpath("phnet-lite.onnx").is_file():
         assert info["method"] == "phnet"
@@ -73,10 +85,10 @@ def test_the_real_repository_state_is_reported_honestly(frame):
 def test_a_named_model_that_is_missing_is_an_error(tmp_path, monkeypatch):
     missing = tmp_path / "mine.safetensors"
     with pytest.raises(HarmoniseError, match=re.escape(str(missing))):
-        HarmoniseStage(HarmoniseConfig(model=str(missing)))
+        HarmoniseStage(HarmoniseConfig(mode="phnet", model=str(missing)))
     monkeypatch.setattr(phnet, "Harmonizer", _NoModel)
     with pytest.raises(HarmoniseError, match=re.escape(str(missing))):
-        HarmoniseStage(HarmoniseConfig(model=str(missing)))
+        HarmoniseStage(HarmoniseConfig(mode="phnet", model=str(missing)))
 
 
 def test_off_and_strength_zero_return_the_composite(frame):
@@ -163,7 +175,7 @@ def test_reset_clears_the_temporal_state(frame):
 
 
 def test_harmonise_config_validation_names_the_field():
-    with pytest.raises(ValueError, match="mode must be one of 'phnet', 'colortransfer', 'off'"):
+    with pytest.raises(ValueError, match="mode must be one of 'phnet', 'light', 'colortransfer', 'off'"):
         HarmoniseConfig(mode="magic")
     with pytest.raises(ValueError, match=r"strength must be a number in \[0, 1\], got 1.5"):
         HarmoniseConfig(strength=1.5)
@@ -182,7 +194,7 @@ def test_auto_network_thread_is_on_for_the_cpu_unless_every_k_frames_is_asked(tm
     cases = [({}, True), ({"network_every": 3}, False), ({"network_thread": "off"}, False),
              ({"network_thread": "on", "network_every": 3}, True)]
     for fields, threaded in cases:
-        stage = HarmoniseStage(HarmoniseConfig(model=str(path), device="cpu", **fields))
+        stage = HarmoniseStage(HarmoniseConfig(mode="phnet", model=str(path), device="cpu", **fields))
         try:
             assert stage.info()["network_thread"] is threaded, fields
         finally:

@@ -470,3 +470,45 @@ def test_stats_is_thread_safe():
     assert snap["stages"]["mask"]["count"] == 8000
     assert snap["counters"]["resent"] == 8000
     assert snap["frames"]["processed"] == 8000
+
+
+@pytest.mark.parametrize("kind", ["blur", "none"])
+def test_a_person_over_their_own_room_comes_out_as_captured(segmenter_factory, kind):
+    source = DemoSource(DemoSourceConfig(width=160, height=120, frames=4, realtime=False))
+    config = _config(background=BackgroundConfig(kind=kind))  # colour transfer would change them
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
+        results = []
+        pipeline.run_offline(on_frame=lambda i, r: results.append(r))
+    assert results and all(r.has_person for r in results)
+    assert all(np.array_equal(r.output, r.composite) for r in results)
+
+
+def test_own_room_setting_harmonises_over_blur_on_request(segmenter_factory):
+    source = DemoSource(DemoSourceConfig(width=160, height=120, frames=3, realtime=False))
+    config = _config(background=BackgroundConfig(kind="blur"),
+                     harmonise=HarmoniseConfig(mode="colortransfer", own_room=True))
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
+        results = []
+        pipeline.run_offline(on_frame=lambda i, r: results.append(r))
+    assert any(not np.array_equal(r.output, r.composite) for r in results)
+
+
+def test_the_harmoniser_gets_the_camera_frame_as_its_light_reference(segmenter_factory):
+    from vcam.harmonise_stage import HarmoniseStage
+
+    seen = []
+
+    class Recorder:
+        def __call__(self, composite, mask, captured=None):
+            seen.append((composite, captured))
+            return composite
+
+    source = DemoSource(DemoSourceConfig(width=160, height=120, frames=3, realtime=False))
+    with Pipeline(source, [], _config(), segmenter=segmenter_factory()) as pipeline:
+        pipeline.harmonise_stage = HarmoniseStage(harmoniser=Recorder())
+        results = []
+        pipeline.run_offline(on_frame=lambda i, r: results.append(r))
+    assert len(seen) == 3
+    for (composite, captured), r in zip(seen, results):
+        assert captured is not None and np.array_equal(captured, r.frame)
+        assert not np.array_equal(captured, composite)

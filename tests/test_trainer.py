@@ -172,3 +172,18 @@ def test_ablation_rows_differ_only_in_what_they_name():
     assert row_config("size-128", "corpus", 200).data.size == 128
     with pytest.raises(ValueError, match="unknown ablation row"):
         row_config("everything", "corpus", 200)
+
+
+def test_relight_ablation_rows_change_one_part_each():
+    from train.ablation import RELIGHT_ROWS, row_config
+
+    base = row_config("relight", "corpus", 200, "relight")
+    assert base.model.light_prior and base.model.residual_bound > 0 and "relight" in base.data.mix
+    assert row_config("no-captured", "corpus", 200, "relight").model.light_prior is False
+    assert "relight" not in row_config("no-relight", "corpus", 200, "relight").data.mix
+    assert row_config("no-bound", "corpus", 200, "relight").model.residual_bound == 0.0
+    small = row_config("size-128", "corpus", 200, "relight")
+    assert small.data.size == 128 and small.model.work_resolution == 128
+    for row in RELIGHT_ROWS:
+        cfg = row_config(row, "corpus", 200, "relight")
+        assert cfg.data.exclude_sources == base.data.exclude_sources, row

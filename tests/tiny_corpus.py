@@ -60,8 +60,10 @@ def _figure(h: int, w: int, rng: np.random.Generator):
     return np.clip(out, 0, 255).astype(np.uint8), alpha, face
 
 
-def make_tiny_corpus(root: Path, seed: int = 0) -> Path:
-    """Writes the tiny corpus under ``root`` and returns ``root``."""
+def make_tiny_corpus(root: Path, seed: int = 0, sources: dict[str, str] | None = None) -> Path:
+    """Writes the tiny corpus under ``root`` and returns ``root``. ``sources``: picture name ->
+    the source its manifest row names (default ``t`` for every picture)."""
+    sources = sources or {}
     rng = np.random.default_rng(seed)
     rows = []
     for name, ident, split, people in PEOPLE:
@@ -71,7 +73,7 @@ def make_tiny_corpus(root: Path, seed: int = 0) -> Path:
         (root / mask).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / mask), np.rint(alpha * 255).astype(np.uint8))
         rows.append(CorpusEntry(name, "person", split, ident, people, mask, "test", (face,),
-                                "t", f"drawn {name}", "CC0 (drawn in the test)", ""))
+                                sources.get(name, "t"), f"drawn {name}", "CC0 (drawn in the test)", ""))
     for name, split in OBJECTS:
         img, alpha, _ = _figure(96, 128, rng)
         mask = f"objects/masks/{Path(name).stem}.png"

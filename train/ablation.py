@@ -1,12 +1,26 @@
 """The ablation of PHNet's parts on real people: one training budget, one data set, one row each.
 
-``python -m train.ablation --data-root CORPUS --out runs/ablation`` trains every row of
-:data:`ROWS` from the same recipe (``train/configs/lite-people.toml``) for the same number of
-steps, changing only what the row names, keeps each run's checkpoint chosen on the validation
-people, and evaluates them all with ``phnet-eval --people`` on the **validation** people (the
-test people stay unseen by every choice). The Markdown report is ``OUT/ablation.md``.
+``python -m train.ablation --data-root CORPUS --out runs/ablation [--recipe relight]`` trains
+every row of the recipe's table from the same recipe for the same number of steps, changing
+only what the row names, keeps each run's checkpoint chosen on the validation people, and
+evaluates them all. The Markdown report is ``OUT/ablation.md``.
 
-Rows (model fields of ``phnet.PHNetConfig``, or the data mix):
+Recipe ``relight`` (``train/configs/lite-relight.toml``, the camera's harmoniser), rows of
+:data:`RELIGHT_ROWS`, judged with ``phnet-eval --heldout`` on the held-out **sources**
+(``train.eval.heldout``: no training picture came from them, and no checkpoint was chosen on
+them; the shipped recipe was fixed before its ablation ran):
+
+- ``relight``: the recipe as it is (captured frame as the light reference, relight triples,
+  the bounded residual).
+- ``no-captured``: ``model.light_prior`` off: the network sees the plain composite, as before.
+- ``no-relight``: no relight triples in the mix (their share spread over the others).
+- ``no-bound``: ``model.residual_bound`` 0: the network's change is not bounded.
+- ``size-128``: training and running at 128 instead of 256 (four times the steps: the same
+  pixels seen).
+
+Recipe ``people`` (``train/configs/lite-people.toml``, the previous bundled lite), rows of
+:data:`ROWS`, judged with ``phnet-eval --people`` on the **validation** people (the test people
+stay unseen by every choice). Rows (model fields of ``phnet.PHNetConfig``, or the data mix):
 
 - ``figure``: the recipe as it is (PN on the skips of D4-D6, PFE on the image, no prior,
   identity triples in the mix).
@@ -39,7 +53,9 @@ from .config import StageConfig, load_config
 
 log = logging.getLogger(__name__)
 
-RECIPE = Path(__file__).with_name("configs") / "lite-people.toml"
+CONFIGS = Path(__file__).with_name("configs")
+RECIPE = CONFIGS / "lite-people.toml"
+RELIGHT_RECIPE = CONFIGS / "lite-relight.toml"
 
 ROWS: dict[str, dict[str, object]] = {
     "figure": {},
@@ -51,20 +67,29 @@ ROWS: dict[str, dict[str, object]] = {
     "no-identity": {"data.mix": "people:0.4,objects:0.2,silhouettes:0.2"},
     "size-128": {"data.size": 128},
 }
+RELIGHT_ROWS: dict[str, dict[str, object]] = {
+    "relight": {},
+    "no-captured": {"model.light_prior": False},
+    "no-relight": {"data.mix": "people:0.35,identity:0.4,objects:0.25"},
+    "no-bound": {"model.residual_bound": 0.0},
+    "size-128": {"data.size": 128, "model.work_resolution": 128},
+}
+RECIPES = {"people": (RECIPE, ROWS), "relight": (RELIGHT_RECIPE, RELIGHT_ROWS)}
 STEP_SCALE = {"size-128": 4}
 """Rows that see smaller crops train for more steps, so every row sees the same pixels."""
 
 
-def row_config(row: str, root: str, steps: int, recipe: Path = RECIPE):
+def row_config(row: str, root: str, steps: int, recipe: str = "people"):
     """The recipe with the row's change, cut to one stage of ``steps`` steps at the recipe's
     first learning rate, validated every 100 steps."""
-    if row not in ROWS:
-        raise ValueError(f"unknown ablation row {row!r} (known: {', '.join(ROWS)})")
+    path, rows = RECIPES[recipe]
+    if row not in rows:
+        raise ValueError(f"unknown ablation row {row!r} of the {recipe} recipe (known: {', '.join(rows)})")
     overrides = [f"data.root={root!r}"]
-    for key, value in ROWS[row].items():
+    for key, value in rows[row].items():
         text = repr(value) if isinstance(value, str) else str(value).lower()
         overrides.append(f"{key}={text}")
-    cfg = load_config(recipe, overrides)
+    cfg = load_config(path, overrides)
     steps *= STEP_SCALE.get(row, 1)
     per_epoch = min(100 * STEP_SCALE.get(row, 1), steps)
     first = cfg.stages[0]
@@ -74,12 +99,12 @@ def row_config(row: str, root: str, steps: int, recipe: Path = RECIPE):
     return cfg
 
 
-def train_row(row: str, root: str, steps: int, out: Path) -> Path:
+def train_row(row: str, root: str, steps: int, out: Path, recipe: str = "people") -> Path:
     """Trains (or resumes) one row; returns its best checkpoint copied to ``out/<row>.safetensors``."""
     from .trainer import Trainer
 
     run_dir = out / row
-    cfg = row_config(row, root, steps)
+    cfg = row_config(row, root, steps, recipe)
     resume = (run_dir / "resume.safetensors").is_file()
     Trainer(cfg, run_dir, resume=resume).fit()
     best = out / f"{row}.safetensors"
@@ -92,31 +117,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", required=True, help="a phnet-corpus folder")
     p.add_argument("--out", required=True, help="run folder (one sub-folder per row)")
     p.add_argument("--steps", type=int, default=300, help="training steps per row (default 300)")
-    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {', '.join(ROWS)}")
+    p.add_argument("--recipe", default="people", choices=sorted(RECIPES),
+                   help="people: the previous lite's recipe and rows; relight: the camera's")
+    p.add_argument("--rows", default=None,
+                   help=f"comma-separated (default: all of the recipe's): people: {', '.join(ROWS)}; "
+                        f"relight: {', '.join(RELIGHT_ROWS)}")
     p.add_argument("--eval-only", action="store_true", help="evaluate the rows' checkpoints already in --out")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    table = RECIPES[args.recipe][1]
+    rows = [r.strip() for r in (args.rows or ",".join(table)).split(",") if r.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         for row in rows:
-            row_config(row, args.data_root, args.steps)  # refuse a bad row before any training
+            row_config(row, args.data_root, args.steps, args.recipe)  # refuse a bad row first
         checkpoints = []
         for row in rows:
             if args.eval_only:
                 checkpoints.append(out / f"{row}.safetensors")
             else:
                 log.info("ablation row %s: %d steps", row, args.steps)
-                checkpoints.append(train_row(row, args.data_root, args.steps, out))
+                checkpoints.append(train_row(row, args.data_root, args.steps, out, args.recipe))
     except (ValueError, FileNotFoundError) as exc:
         print(f"ablation: {exc}", file=sys.stderr)
         return 2
     from .eval.evaluate import eval_main
 
-    argv = ["--people", "--data-root", args.data_root, "--split", "val", "--size", "256",
-            "--no-temporal", "--methods", "composite,colortransfer,phnet", "--no-progress",
-            "--markdown", str(out / "ablation.md"), "--json", str(out / "ablation.json")]
+    if args.recipe == "relight":
+        argv = ["--heldout", "--data-root", args.data_root, "--methods", "composite,light,phnet",
+                "--draws", "1", "--scenes", "1"]
+    else:
+        argv = ["--people", "--data-root", args.data_root, "--split", "val", "--size", "256",
+                "--no-temporal", "--methods", "composite,colortransfer,phnet"]
+    argv += ["--no-progress", "--markdown", str(out / "ablation.md"),
+             "--json", str(out / "ablation.json")]
     for ck in checkpoints:
         argv += ["--checkpoint", str(ck)]
     return eval_main(argv)

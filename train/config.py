@@ -36,6 +36,9 @@ class ModelConfig:
     residual: bool | None = None
     colour_prior: bool | None = None
     prior_gate: bool | None = None
+    light_prior: bool | None = None
+    residual_bound: float | None = None
+    work_resolution: int | None = None
 
     def __post_init__(self) -> None:
         if self.name not in CONFIGS:

@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 import phnet
+from phnet.light import move_batch
 from phnet.network import PHNet
 
 from .config import StageConfig, TrainConfig
@@ -43,6 +44,18 @@ from .losses import phnet_loss, psnr_per_image
 from .eval.metrics import MetricAccumulator, batch_metrics
 
 log = logging.getLogger(__name__)
+
+def network_input(model: PHNet, batch: dict) -> torch.Tensor:
+    """What the network sees of a batch: the composite, with the person first moved from the
+    captured room's light to the scene's for a model trained that way (``light_prior``), as
+    ``phnet.Harmonizer`` does in the camera. ``(N, 3, H, W)`` float32 on the CPU."""
+    comp = batch["composite"]
+    if not model.config.light_prior or "captured" not in batch:
+        return comp
+    moved = move_batch(comp.float().numpy(), batch["mask"].float().numpy(),
+                       batch["captured"].float().numpy())
+    return torch.from_numpy(moved)
+
 
 TRAIN_FIELDS = ["step", "stage", "epoch", "lr", "loss", "l_psnr", "l_fnmse", "l_grad", "psnr", "seconds"]
 VAL_FIELDS = ["step", "stage", "epoch", "mse", "fmse", "psnr", "fpsnr", "n", "select_fmse"]
@@ -236,7 +249,7 @@ class Trainer:
         rows = []
         try:
             for batch in loader:
-                comp = batch["composite"].to(self.device, non_blocking=True)
+                comp = network_input(self.model, batch).to(self.device, non_blocking=True)
                 mask = batch["mask"].to(self.device, non_blocking=True)
                 real = batch["real"].to(self.device, non_blocking=True)
                 with autocast:
@@ -286,7 +299,8 @@ class Trainer:
                             sampler=list(range(min(limit, len(self.val_set)))),
                             num_workers=self.cfg.run.workers)
         for batch in loader:
-            out = self.model(batch["composite"].to(self.device), batch["mask"].to(self.device))
+            out = self.model(network_input(self.model, batch).to(self.device),
+                             batch["mask"].to(self.device))
             for m, subset in zip(batch_metrics(out.image.float(), batch["real"], batch["mask"]), batch["subset"]):
                 acc.add(m, subset)
         summary = acc.summary()
@@ -392,7 +406,9 @@ def plot_curves(run_dir: Path) -> Path | None:
     train, val = read("train.csv"), read("val.csv")
     if not train:
         return None
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    select = [(int(r["step"]), float(r["select_fmse"])) for r in val if r.get("select_fmse")]
+    fig, axes = plt.subplots(1, 3 if select else 2, figsize=(15 if select else 10, 3.6))
+    a, b = axes[0], axes[1]
     steps = [int(r["step"]) for r in train]
     a.plot(steps, [float(r["loss"]) for r in train])
     a.set_xlabel("step")
@@ -404,6 +420,12 @@ def plot_curves(run_dir: Path) -> Path | None:
     b.set_xlabel("step")
     b.set_ylabel("dB")
     b.legend()
+    if select:
+        c = axes[2]
+        c.plot(*zip(*select), "o-", color="tab:green", label="val fMSE of run.select_on")
+        c.set_xlabel("step")
+        c.set_ylabel("fMSE (lower is better; picks best)")
+        c.legend()
     fig.tight_layout()
     path = run_dir / "curves.png"
     fig.savefig(path, dpi=90)

@@ -35,6 +35,7 @@ SIZES = ((640, 480), (1280, 720))
 #: Harmonisation settings timed by the bench: name -> (mode, HarmoniseConfig fields).
 VARIANTS: dict[str, tuple[str, dict]] = {
     "off": ("off", {}),
+    "light": ("light", {}),
     "colortransfer": ("colortransfer", {}),
     "phnet-torch": ("phnet", {"backend": "torch", "network_thread": "off"}),
     "phnet-ort": ("phnet", {"backend": "onnxruntime", "network_thread": "off"}),
@@ -289,7 +290,8 @@ def label(mode: str, info: dict) -> str:
     if mode == "off":
         return "off"
     method = str(info.get("method", "?"))
-    text = {"colortransfer": "colour transfer", "phnet": "PHNet"}.get(method, method)
+    text = {"colortransfer": "colour transfer", "phnet": "PHNet",
+            "light": "light transfer"}.get(method, method)
     if mode == "phnet" and info.get("config"):
         text += f" {info['config']}"
         if info.get("resolution"):

@@ -20,7 +20,7 @@ from typing import Any
 REFINE_METHODS = ("guided", "bilateral", "none")
 SEGMENTATION_MODELS = ("auto", "general", "landscape", "rvm")
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
-HARMONISE_MODES = ("phnet", "colortransfer", "off")
+HARMONISE_MODES = ("phnet", "light", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
 NETWORK_THREAD_MODES = ("auto", "on", "off")
 
@@ -138,16 +138,18 @@ class HarmoniseConfig:
     """How the person is matched to the background.
 
     Attributes:
-        mode: ``phnet`` (the network; colour transfer when no model is available),
-            ``colortransfer`` (Reinhard in Lab) or ``off``.
+        mode: ``light`` (the default: the classical move from the captured room's light to
+            the scene's, no network, ``phnet.light``), ``phnet`` (the bundled PHNet lite, which
+            makes the same move and refines it with the network; colour transfer when no model
+            is available), ``colortransfer`` (Reinhard in Lab) or ``off``. ``light`` is the
+            default because on people from sources no training picture came from the trained
+            network did not do better than it (models/README.md) and costs a core.
         model: a ``.safetensors`` or ``.onnx`` file; empty = the bundled default.
         backend: ``auto``, ``torch`` or ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
-        strength: in [0, 1]; 0 shows the plain composite, 1 the full harmonisation. The
-            default, 0.7, is the strength measured not to harm: on the held-out people at full
-            resolution the bundled model at 1.0 changes a person who needs no correction by
-            an fMSE of 221 (target: at most 115), at 0.7 by 108, and still corrects perturbed
-            people (fMSE 699 against the composite's 1149; models/README.md).
+        strength: in [0, 1]; 0 shows the plain composite, 1 (the default) the full
+            harmonisation. A preference, not a safety valve: the harmoniser's change to a
+            person is bounded whatever the strength (``phnet.light``, models/README.md).
         momentum: in (0, 1]: weight of the current frame in the EMA of the colour statistics;
             1 = no temporal smoothing.
         resolution: long side of the network input, 0 (the model's default) or a multiple of 8
@@ -160,21 +162,27 @@ class HarmoniseConfig:
         network_rate: with the network thread, PHNet runs at most this many times a second
             (0..60; 0 = as often as it can), and at once when the light or the person's place
             changes: the colour model follows the scene without taking a core for it.
+        own_room: harmonise over the ``blur`` and ``none`` backgrounds too. Off by default:
+            there the person is in front of their own room, already in its light, and is left
+            exactly as captured.
     """
 
-    mode: str = "phnet"
+    mode: str = "light"
     model: str = ""
     backend: str = "auto"
     device: str = "auto"
-    strength: float = 0.7
+    strength: float = 1.0
     momentum: float = 0.2
     resolution: int = 0
     network_every: int = 1
     network_thread: str = "auto"
     network_rate: float = 3.0
+    own_room: bool = False
 
     def __post_init__(self) -> None:
         _choice(self, "mode", HARMONISE_MODES)
+        if not isinstance(self.own_room, bool):
+            raise ValueError(f"own_room must be true or false, got {self.own_room!r}")
         _real(self, "network_rate", 0.0, 60.0)
         _integer(self, "network_every", 1, 30)
         if isinstance(self.network_thread, bool):  # settings files written before "auto"

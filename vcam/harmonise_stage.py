@@ -1,7 +1,10 @@
-"""The harmonisation step of the camera: PHNet, colour transfer, or nothing, at a chosen strength.
+"""The harmonisation step of the camera: PHNet, the classical light transfer, colour transfer, or
+nothing, at a chosen strength.
 
-``HarmoniseStage(config)(composite, mask)`` returns the composite with the person's colours
-matched to the background. It never lets one bad frame stop the camera: an error inside the
+``HarmoniseStage(config)(composite, mask, captured)`` returns the composite with the person
+moved to the background's light; ``captured`` is the camera frame the person was cut from (the
+light they are really in). Over the ``blur`` and ``none`` backgrounds, where the person is in
+front of their own room, the camera leaves them as captured (:func:`harmonises_over`). It never lets one bad frame stop the camera: an error inside the
 harmoniser is logged once and the frame goes out unharmonised. What actually runs, including a
 fallback and its reason, is in ``info()``.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+import inspect
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,6 +25,16 @@ from vcam.config import HarmoniseConfig
 logger = logging.getLogger(__name__)
 
 
+OWN_ROOM_BACKGROUNDS = ("blur", "none")
+"""Background kinds that show the person's own room: nothing to harmonise them to."""
+
+
+def harmonises_over(background_kind: str, config: HarmoniseConfig) -> bool:
+    """Whether the camera harmonises a person over a background of ``background_kind``: not over
+    their own room (``blur``, ``none``) unless ``config.own_room`` asks for it."""
+    return config.own_room or background_kind not in OWN_ROOM_BACKGROUNDS
+
+
 class HarmoniseError(ValueError):
     """A harmoniser could not be set up; the message names the model file."""
 
@@ -28,7 +42,8 @@ class HarmoniseError(ValueError):
 class Harmoniser(Protocol):
     """What the stage runs: ``phnet.Harmonizer`` and ``phnet.colortransfer.ColorTransfer``."""
 
-    def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+    def __call__(self, composite: np.ndarray, mask: np.ndarray,
+                 captured: np.ndarray | None = None) -> np.ndarray: ...
 
     def reset(self) -> None: ...
 
@@ -46,6 +61,14 @@ class _Active:
 
     harmoniser: Harmoniser | None  # None: mode "off"
     fallback: str | None = None  # why colour transfer runs instead of PHNet
+
+    @property
+    def takes_captured(self) -> bool:
+        """Whether the harmoniser's call accepts ``captured`` (a caller's own object may not)."""
+        try:
+            return "captured" in inspect.signature(self.harmoniser).parameters
+        except (TypeError, ValueError):
+            return False
 
 
 class HarmoniseStage:
@@ -147,12 +170,15 @@ class HarmoniseStage:
             d["fallback"] = active.fallback
         return d
 
-    def __call__(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def __call__(self, composite: np.ndarray, mask: np.ndarray,
+                 captured: np.ndarray | None = None) -> np.ndarray:
         """Harmonise one frame.
 
         Args:
             composite: RGB uint8 HxWx3, the person over the new background.
             mask: float32 HxW in [0, 1], the person.
+            captured: the camera frame the person was cut from (RGB uint8 HxWx3), the light
+                reference of PHNet and the light transfer; None when there is none.
 
         Returns:
             RGB uint8 HxWx3 of the same size. ``composite`` itself (not a copy) when the stage
@@ -163,7 +189,10 @@ class HarmoniseStage:
         if active.harmoniser is None or strength <= 0.0:
             return composite
         try:
-            out = active.harmoniser(composite, mask)
+            if captured is not None and active.takes_captured:
+                out = active.harmoniser(composite, mask, captured=captured)
+            else:
+                out = active.harmoniser(composite, mask)
             if strength < 1.0:
                 out = cv2.addWeighted(composite, 1.0 - strength, out, strength, 0.0)
         except Exception:  # one bad frame must not stop the camera
@@ -193,6 +222,10 @@ def _build(config: HarmoniseConfig) -> _Active:
 
     if config.mode == "colortransfer":
         return _Active(ColorTransfer(momentum=config.momentum))
+    if config.mode == "light":
+        from phnet.light import LightTransfer
+
+        return _Active(LightTransfer())
 
     import phnet
 

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from vcam.compositor import composite_matte
+from vcam.harmonise_stage import harmonises_over
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig, MaskConfig
 from vcam.stats import PipelineStats
 
@@ -400,10 +401,11 @@ class Pipeline:
             return FrameResult(frame, None, fallback, fallback, False)
         try:
             with stats.time("harmonise"):
-                if getattr(self.harmonise_stage, "passes_through", False):
-                    output = comp  # no float mask to make
+                if (getattr(self.harmonise_stage, "passes_through", False)
+                        or not harmonises_over(self.config.background.kind, self.config.harmonise)):
+                    output = comp  # no float mask to make; or the person's own room
                 else:
-                    output = self.harmonise_stage(comp, matte.to_float())
+                    output = self.harmonise_stage(comp, matte.to_float(), captured=frame)
         except Exception as exc:  # noqa: BLE001
             self._report("harmonise", exc)
             output = comp

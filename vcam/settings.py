@@ -100,6 +100,8 @@ def settings_from_dict(data: dict[str, Any], origin: str = "settings") -> Settin
                 raise SettingsError(
                     f"{origin}: unknown key {section}.{key} (allowed: {', '.join(names)})"
                 )
+        if section == "harmonise" and values.get("model") and "mode" not in values:
+            values = {**values, "mode": "phnet"}  # a model file is run by PHNet
         if section == "background" and isinstance(values.get("path"), str):
             values = {**values, "path": _bundled_path(values["path"])}
         try:

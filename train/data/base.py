@@ -7,6 +7,9 @@
 - ``mask``: ``(1, S, S)`` float32, the foreground, binarised at 0.5 (the paper trains and
   evaluates on binary masks, §5.1 and its appendix);
 - ``real``: ``(3, S, S)`` float32 RGB in [0, 1], the ground truth;
+- ``captured``: ``(3, S, S)`` float32 RGB in [0, 1], the camera frame the foreground was cut
+  from: the person in their own room (``relight`` triples); for every other kind the
+  composite itself (the foreground as it was captured, in its own room);
 - ``name``: str, the item's name within its subset;
 - ``subset``: str, e.g. ``"HCOCO"``, ``"ffhqh"``, ``"synthetic"``.
 
@@ -96,6 +99,11 @@ class DataConfig:
             :mod:`train.data.corpus`).
         soft_masks: return the matte as it is (float in [0, 1]) instead of binarised at 0.5,
             as the camera's refined masks are soft; metrics still binarise.
+        balance_sources: corpus only: draw each triple's source uniformly, then a picture of
+            it (instead of a picture uniformly), so no one source dominates.
+        exclude_sources: corpus only: manifest sources (packages) no picture may come from, in
+            any split: the evaluation's held-out sources (``train.eval.heldout``), so that the
+            people it judges come from packages and kinds of photo training never saw.
     """
 
     kind: str = "synthetic"
@@ -111,6 +119,8 @@ class DataConfig:
     real_root: str = ""
     mix: str = ""
     soft_masks: bool = False
+    exclude_sources: tuple[str, ...] = ()
+    balance_sources: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -153,8 +163,19 @@ class DataConfig:
             _fail("subsets", "a tuple of subset names (e.g. ('HCOCO', 'HFlickr'))", self.subsets,
                   TypeError)
         self.subsets = tuple(self.subsets)
+        if isinstance(self.exclude_sources, str):
+            self.exclude_sources = tuple(
+                s.strip() for s in self.exclude_sources.split(",") if s.strip())
+        if not isinstance(self.exclude_sources, (tuple, list)) or not all(
+            isinstance(s, str) and s for s in self.exclude_sources
+        ):
+            _fail("exclude_sources", "a tuple of corpus source names", self.exclude_sources,
+                  TypeError)
+        self.exclude_sources = tuple(self.exclude_sources)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             _fail("seed", "an int", self.seed, TypeError)
+        if not isinstance(self.balance_sources, bool):
+            _fail("balance_sources", "true or false", self.balance_sources, TypeError)
         if not isinstance(self.soft_masks, bool):
             _fail("soft_masks", "true or false", self.soft_masks, TypeError)
         if not isinstance(self.mix, str):
@@ -287,7 +308,9 @@ class HarmonizationDataset(Dataset):
 
     Subclasses fill ``self._records`` and implement ``_load(index, generator)`` returning
     ``(composite uint8 HxWx3 or None, mask float32 HxW, real uint8 HxWx3, name, subset)``
-    with the geometry already applied; a ``None`` composite is made by synthesis.
+    with the geometry already applied, optionally followed by the captured frame (uint8
+    HxWx3; without it the composite is the captured frame); a ``None`` composite is made by
+    synthesis.
     """
 
     subset_label = ""
@@ -353,7 +376,7 @@ class HarmonizationDataset(Dataset):
                 continue
             gen = self.item_generator(i)
             try:
-                composite, mask, real, name, subset = self._load(i, gen)
+                composite, mask, real, name, subset, *captured = self._load(i, gen)
             except BadFileError as exc:
                 self._bad_items.add(i)
                 self._bad(exc.path, exc.reason)
@@ -367,8 +390,9 @@ class HarmonizationDataset(Dataset):
                 composite_t = make_composite(real_t, mask_t, gen)
             else:
                 composite_t = _to_tensor(composite)
+            captured_t = _to_tensor(captured[0]) if captured else composite_t
             return {"composite": composite_t, "mask": mask_t, "real": real_t,
-                    "name": name, "subset": subset}
+                    "captured": captured_t, "name": name, "subset": subset}
         raise RuntimeError(
             f"{self.cfg.kind} {self.split}: no readable item near index {index} "
             f"({len(self.skipped)} bad files so far; see .skipped)"

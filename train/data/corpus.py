@@ -1,7 +1,7 @@
 """Training and evaluation triples from the people / objects / scenes corpus of ``phnet-corpus``.
 
 ``DataConfig(kind="corpus", root=CORPUS, mix="people:0.4,objects:0.2,identity:0.2,silhouettes:0.2")``.
-Every item is one of four kinds, drawn per item with the weights of ``mix``; its ``subset`` is
+Every item is one of five kinds, drawn per item with the weights of ``mix``; its ``subset`` is
 the kind's name, so every report splits by kind:
 
 - ``people``: a real person on their own photo (a single portrait or a crop of a group photo),
@@ -17,6 +17,17 @@ the kind's name, so every report splits by kind:
   the same sky or grass as its background, so matching the foreground's statistics to the
   background's (colour transfer) is nearly right here and exactly wrong for a real person in
   front of a lawn. Kept as an option, off in the default mix's evaluation.
+- ``relight``: a person (or an object: the light's physics is the same) in their own room, as a
+  webcam would capture them, over another view of that room under a new light, the truth the
+  person under that light (:mod:`train.data.relight`); the item's ``captured`` is the person in
+  their room. It teaches the camera's real job: moving a person from the room's light to the
+  scene's.
+
+Every kind but ``relight`` has the composite as its ``captured`` frame (the foreground as it was
+captured, in its own room). ``DataConfig.exclude_sources`` leaves whole sources out of every
+split (the evaluation's held-out packages); ``DataConfig.balance_sources`` draws a kind's
+picture by first drawing its source uniformly (the corpus's 30 crops of one group photo would
+otherwise make up most person triples).
 
 The split of every picture is fixed in the manifest (people by identity, with a held-out test
 set of people that no training or model choice sees; the rest by source photo), never by crop.
@@ -40,6 +51,7 @@ from ..corpus.manifest import CorpusEntry, read_manifest
 from .base import DataConfig, HarmonizationDataset, _resize, _to_tensor, fit_to_size, read_mask, read_rgb
 from .augment import augment_foreground
 from .mix import DEFAULT_MIX, parse_mix
+from .relight import draw_light, relight_triple
 from .synthesis import Rng, synth_mask
 
 log = logging.getLogger(__name__)
@@ -47,7 +59,8 @@ log = logging.getLogger(__name__)
 __all__ = ["CorpusDataset", "person_crop", "alpha_composite"]
 
 # Which manifest kind each triple kind draws its pictures from.
-_POOL = {"people": "person", "objects": "object", "identity": "person", "silhouettes": "scene"}
+_POOL = {"people": ("person",), "objects": ("object",), "identity": ("person",),
+         "silhouettes": ("scene",), "relight": ("person", "object")}
 
 
 def person_crop(mask: np.ndarray, rng: Rng | None) -> tuple[int, int, int]:
@@ -103,14 +116,15 @@ class CorpusDataset(HarmonizationDataset):
     def __init__(self, cfg: DataConfig, split: str) -> None:
         super().__init__(cfg, split)
         self.mix = parse_mix(cfg.mix or DEFAULT_MIX)
-        entries = [e for e in read_manifest(cfg.root) if e.split == split]
+        entries = [e for e in read_manifest(cfg.root)
+                   if e.split == split and e.source not in cfg.exclude_sources]
         self.pools: dict[str, list[CorpusEntry]] = {
-            kind: [e for e in entries if e.kind == _POOL[kind]] for kind in self.mix
+            kind: [e for e in entries if e.kind in _POOL[kind]] for kind in self.mix
         }
         empty = [k for k, pool in self.pools.items() if not pool]
         for kind in empty:
             log.warning("corpus %s: no %s pictures for %r triples; that kind is left out",
-                        split, _POOL[kind], kind)
+                        split, " or ".join(_POOL[kind]), kind)
             del self.pools[kind]
             del self.mix[kind]
         pictures = {e.name for pool in self.pools.values() for e in pool}
@@ -124,6 +138,10 @@ class CorpusDataset(HarmonizationDataset):
         k = int(torch.multinomial(self._weights, 1, generator=gen))
         kind = self._kinds[k]
         pool = self.pools[kind]
+        if self.cfg.balance_sources:
+            sources = sorted({e.source for e in pool})
+            source = sources[int(torch.randint(len(sources), (1,), generator=gen))]
+            pool = [e for e in pool if e.source == source]
         return kind, pool[int(torch.randint(len(pool), (1,), generator=gen))]
 
     def _load(self, index: int, gen: torch.Generator):
@@ -141,11 +159,21 @@ class CorpusDataset(HarmonizationDataset):
         real, alpha = self._crop(photo, alpha, rng)
         if kind == "identity":
             return real, alpha, real, name, kind
+        if kind == "relight":
+            comp, real, captured = self._relight(real, alpha, gen)
+            return comp, alpha, real, name, kind, captured
         real_t = _to_tensor(real)
         alpha_t = torch.from_numpy(np.ascontiguousarray(alpha))[None]
         comp = alpha_composite(real_t, alpha_t, gen)
         comp_u8 = comp.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
         return comp_u8, alpha, real, name, kind
+
+    def _relight(self, photo: np.ndarray, alpha: np.ndarray, gen: torch.Generator):
+        """(composite, real, captured) of a relight triple, uint8 RGB HxWx3."""
+        rng = np.random.default_rng(int(torch.randint(1 << 62, (1,), generator=gen)))
+        t = relight_triple(photo.astype(np.float32) / 255, alpha, draw_light(rng), rng)
+        u8 = lambda x: np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)  # noqa: E731
+        return u8(t.composite), u8(t.real), u8(t.captured)
 
     def _crop(self, photo: np.ndarray, alpha: np.ndarray, rng: Rng | None):
         if self.cfg.size is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __all__ = ["TRIPLE_KINDS", "DEFAULT_MIX", "parse_mix"]
 
-TRIPLE_KINDS = ("people", "objects", "identity", "silhouettes")
+TRIPLE_KINDS = ("people", "objects", "identity", "silhouettes", "relight")
 DEFAULT_MIX = "people:0.4,objects:0.2,identity:0.2,silhouettes:0.2"
 
 

@@ -36,7 +36,7 @@ from .temporal import VideoConfig, evaluate_temporal, format_temporal_markdown, 
 
 log = logging.getLogger(__name__)
 
-KNOWN_METHODS = ("composite", "colortransfer", "phnet")
+KNOWN_METHODS = ("composite", "colortransfer", "light", "phnet")
 DEFAULT_METHODS = "composite,colortransfer,phnet"
 
 SCENARIOS: dict[str, dict] = {
@@ -313,6 +313,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="leave out the temporal measurement (the slowest)")
     pp.add_argument("--scenes", type=int, default=3,
                     help="scene photos of the split added to the bundled backgrounds (default 3)")
+    h = p.add_argument_group("held-out people, as the camera runs (a phnet-corpus folder as --data-root)")
+    h.add_argument("--heldout", action="store_true",
+                   help="identity, relight, recolour, bright/dim rooms, blur, relight clips and new "
+                        "backgrounds on people from sources no training picture came from, per source")
+    h.add_argument("--sources", default=None,
+                   help="comma-separated corpus sources to judge (default: train.eval.heldout's)")
+    h.add_argument("--draws", type=int, default=2, help="lights / recolourings per test and photo")
+    h.add_argument("--clip-frames", type=int, default=16, help="frames of each relight clip")
     t = p.add_argument_group("temporal (synthetic video)")
     t.add_argument("--temporal", action="store_true", help="evaluate flicker on synthetic video instead")
     t.add_argument("--scenarios", default="exposure,segmentation",
@@ -437,6 +445,12 @@ def eval_main(argv: list[str] | None = None) -> int:
     names = _parse_methods(p, args)
     metric = MetricConfig(fmse=args.fmse, peak=args.peak,
                           mask_threshold=None if args.soft_masks else 0.5, psnr_cap=args.psnr_cap)
+    if args.heldout:
+        from .outofsource import heldout_command
+
+        if not args.data_root:
+            p.error("--heldout needs --data-root (a corpus folder made by phnet-corpus)")
+        return heldout_command(args, names)
     if args.people:
         return _people(p, args, names, metric)
     if args.temporal:
@@ -536,6 +550,10 @@ def _methods(names: list[str], args, momenta: Sequence[float] = (1.0,),
     for name in names:
         if name == "composite":
             methods["composite"] = Composite()
+        elif name == "light":
+            from phnet.light import LightTransfer
+
+            methods["light"] = LightTransfer()
         elif name == "colortransfer":
             for mo in momenta:
                 label = f"colortransfer m={mo:g}" if tag_momentum else "colortransfer"

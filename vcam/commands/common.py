@@ -172,14 +172,18 @@ def _merge_settings(args: argparse.Namespace) -> Settings:
                                    harmonise=harmonise)
     settings = apply_setting_flags(settings, args, getattr(args, "setting_flags", ()))
     harmonise = settings.harmonise
+    model_given = (getattr(args, "model", None) is not None
+                   or getattr(args, "setting__harmonise__model", None) is not None)
+    if model_given and getattr(args, "setting__harmonise__mode", None) is None:
+        harmonise = dataclasses.replace(harmonise, mode="phnet")  # a model is run by PHNet
     if getattr(args, "no_harmonise", False):
         harmonise = dataclasses.replace(harmonise, mode="off")
     if (getattr(args, "command", None) in ("demo", "process") and harmonise.network_thread == "auto"
             and getattr(args, "setting__harmonise__network_thread", None) is None):
         # Offline work is judged by its pictures, not its rate: the network sees every frame.
         harmonise = dataclasses.replace(harmonise, network_thread="off")
+    _check_torch(harmonise, args)  # asked for, whatever the mode: refused before anything runs
     if harmonise.mode == "phnet":
-        _check_torch(harmonise, args)
         if harmonise.model:
             check_model(harmonise.model,
                         None if getattr(args, "model", None) else f"settings file {args.config}")
@@ -291,6 +295,8 @@ def _describe_harmonisation(info: dict) -> str:
         text += f", {info.get('resolution', '?')} px, checkpoint {info.get('checkpoint', '?')}"
         if info.get("fallback"):  # the GPU was asked for and did not start
             text += f", NOT on the GPU: {info['fallback']}"
+    elif method == "light":
+        text = "light transfer (the captured room's light to the scene's, no network)"
     elif method == "colortransfer":
         text = "colour transfer (Reinhard, masked, in Lab)"
     else:

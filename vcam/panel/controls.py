@@ -41,8 +41,8 @@ from vcam.panel.virtual_output import VirtualCameraState
 from vcam.sinks import CAMERA_NAME, MODPROBE_COMMAND, install_hint
 
 DEMO_DEVICE = "demo"
-HARMONISE_MODE_LABELS = (("phnet", "PHNet"), ("colortransfer", "Colour transfer"),
-                         ("off", "Off"))
+HARMONISE_MODE_LABELS = (("phnet", "PHNet"), ("light", "Light only"),
+                         ("colortransfer", "Colour transfer"), ("off", "Off"))
 HARMONISE_DEVICES = ("auto", "cpu", "cuda")
 RESOLUTIONS = (0, 128, 192, 256, 320, 384, 512, 768, 1024)
 CAMERA_SIZES = ((320, 240), (640, 480), (960, 540), (1280, 720), (1920, 1080))

@@ -58,6 +58,8 @@ def describe_harmoniser(info: dict, effect: bool = True) -> str:
             text += f", {info['resolution']} px"
         if info.get("fallback"):  # the GPU was asked for and did not start
             text += f", NOT on the GPU: {info['fallback']}"
+    elif method == "light":
+        text = "Harmoniser: light transfer (no network)"
     elif method == "colortransfer":
         fallback = str(info.get("fallback", ""))
         if info.get("mode") == "phnet" and fallback.startswith("no bundled PHNet model"):
