@@ -61,7 +61,7 @@ def test_the_camera_imports_and_harmonises_without_importing_torch(tmp_path):
         for _ in range(2):
             out = h(frame, mask)
         assert out.shape == frame.shape and (out[mask == 1] != frame[mask == 1]).any()
-        stage = HarmoniseStage(HarmoniseConfig(device="cpu"))
+        stage = HarmoniseStage(HarmoniseConfig(mode="phnet", device="cpu"))
         stage(frame, mask)
         stage.close()
         print(h.info()["backend"], stage.info()["backend"], "torch" in sys.modules)
@@ -78,7 +78,7 @@ def test_without_torch_installed_the_demo_runs_and_torch_requests_fail_in_one_li
         import phnet
         from vcam.commands import main
 
-        assert main(["demo", "--frames", "3", "--size", "320x240"]) == 0
+        assert main(["demo", "--frames", "3", "--size", "320x240", "--mode", "phnet"]) == 0
         for call in (lambda: phnet.Harmonizer.load({str(ckpt)!r}),
                      lambda: phnet.Harmonizer.load(backend="torch"),
                      lambda: phnet.build("lite")):

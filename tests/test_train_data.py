@@ -104,7 +104,9 @@ def test_iharmony4_name_rule_and_items(tmp_path):
     assert ds.skipped == []
     for i in range(len(ds)):
         item = ds[i]
-        assert set(item) == {"composite", "mask", "real", "name", "subset"}
+        assert set(item) == {"composite", "mask", "real", "captured", "name", "subset"}
+        # A composite photo's person was captured in its own picture: no other room to refer to.
+        assert torch.equal(item["captured"], item["composite"])
         subset, name = item["subset"], item["name"]
         # c101_500_2.jpg -> mask c101_500.png -> real c101.jpg
         stem = name[:-len(".jpg")]
