@@ -177,15 +177,21 @@ def _clip_rows(methods: dict[str, Any], clip: Clip) -> list[dict]:
     return rows
 
 
+def over(person: HeldOutPerson, background: np.ndarray) -> np.ndarray:
+    """The person composited by their matte over ``background`` (cropped to cover the photo),
+    uint8 RGB HxWx3."""
+    b = cover(background, *person.alpha.shape).astype(np.float32)
+    a = person.alpha[..., None]
+    return np.clip(np.rint(b + a * (person.image - b)), 0, 255).astype(np.uint8)
+
+
 def _background_rows(methods: dict[str, Any], person: HeldOutPerson,
                      backgrounds: dict[str, np.ndarray]) -> list[dict]:
     rows = []
     body = person.alpha >= CORE_ALPHA
     skin = _skin_region(person)
-    a = person.alpha[..., None]
     for bg_name, bg in backgrounds.items():
-        b = cover(bg, *person.alpha.shape).astype(np.float32)
-        comp = np.clip(np.rint(b + a * (person.image - b)), 0, 255).astype(np.uint8)
+        comp = over(person, bg)
         for label, h in methods.items():
             h.reset()
             out = run(h, comp, person.alpha, person.image)
@@ -355,10 +361,8 @@ def people_grid(methods: dict[str, Any], people: list[HeldOutPerson],
     rows = []
     for r, person in enumerate(people):
         cells = []
-        a = person.alpha[..., None]
         for bg_name, bg in backgrounds.items():
-            b = cover(bg, *person.alpha.shape).astype(np.float32)
-            comp = np.clip(np.rint(b + a * (person.image - b)), 0, 255).astype(np.uint8)
+            comp = over(person, bg)
             for label, h in methods.items():
                 h.reset()
                 out = run(h, comp, person.alpha, person.image)
