@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 import pyvirtualcam
-from pyvirtualcam.util import encode_fourcc
 
 from standins import NO_DEVICE_BACKEND, TEST_BACKEND, FakeBackend
 

@@ -304,7 +304,8 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------- base class
 
 class HarmonizationDataset(Dataset):
-    """Common ground of the three datasets: bad-file policy, epochs, per-item generators.
+    """Common ground of the datasets (iHarmony4, FFHQH, the synthetic photos, the corpus):
+    bad-file policy, epochs, per-item generators.
 
     Subclasses fill ``self._records`` and implement ``_load(index, generator)`` returning
     ``(composite uint8 HxWx3 or None, mask float32 HxW, real uint8 HxWx3, name, subset)``
