@@ -54,6 +54,17 @@ def test_the_panel_says_in_one_line_why_its_window_cannot_open(tmp_path):
         assert f"cannot connect to the X display {env['DISPLAY']}" in line
 
 
+def test_a_folder_as_the_settings_file_is_refused_in_one_line(tmp_path):
+    # Before, the panel logged "cannot read settings ...: Is a directory" and opened with the
+    # defaults, which it could never save.
+    proc = phnet_cam("panel", "--settings", str(tmp_path), "--no-tray", cwd=tmp_path,
+                     env=environment(QT_QPA_PLATFORM="offscreen"), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("phnet-cam panel: error: argument --settings: ")
+    assert f"{tmp_path} is a folder; expected a settings file" in proc.stderr
+
+
 @linux_only
 def test_a_missing_library_of_the_xcb_plugin_is_found_and_named_with_its_packages(tmp_path):
     # A copy of the real plugin that needs a library no system has (its name patched in place,

@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The PHNet Camera control panel: preview, backgrounds, harmonisation, "
         "and the virtual camera.",
     )
-    parser.add_argument("--settings", metavar="FILE",
+    parser.add_argument("--settings", metavar="FILE", type=_settings_file,
                         help="settings file (default: settings.toml in the user's config "
                         "folder); the panel's own preferences are kept beside it")
     parser.add_argument("--camera", metavar="INDEX|PATH|demo",
@@ -47,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v: info, -vv: debug)")
     return parser
+
+
+def _settings_file(text: str) -> str:
+    """``--settings``: a file to read and write (it need not exist yet), not a folder."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; expected a settings file (TOML), "
+                                         f"for example {Path(text) / 'settings.toml'}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
