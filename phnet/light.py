@@ -249,6 +249,9 @@ class LightTransfer:
 
     def __init__(self, config: LightConfig = LightConfig(), resolution: int = 256,
                  momentum: float = 0.3, max_step_ev: float = 0.1) -> None:
+        if resolution < 1:
+            raise ValueError(f"resolution (the long side the lights are estimated at) must be "
+                             f">= 1 pixel, got {resolution}")
         self.config = config
         self.resolution = resolution
         self.tracker = LightTracker(momentum, max_step_ev)

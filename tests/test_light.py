@@ -122,3 +122,9 @@ def test_without_captured_the_light_transfer_passes_the_composite_through():
 def test_config_out_of_range_is_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         L.LightConfig(**bad)
+
+
+@pytest.mark.parametrize("resolution", [0, -256])
+def test_light_transfer_refuses_a_resolution_below_one(resolution):
+    with pytest.raises(ValueError, match="resolution"):
+        L.LightTransfer(resolution=resolution)
