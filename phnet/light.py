@@ -190,7 +190,8 @@ class LightTracker:
     ``c = c + clip(momentum * (change - c), -max_step_ev, max_step_ev)``, and returns it: an
     EMA whose every step is capped, so a sudden (or wrong) estimate moves a person by at most
     ``max_step_ev`` per update. The first update of a video takes the estimate as it is.
-    ``reset()`` starts a new video. Not thread-safe: the harmoniser calls it under its lock.
+    ``reset()`` starts a new video. Not thread-safe: ``Harmonizer`` calls it under its network
+    lock; ``LightTransfer`` under its caller's (the camera's frames and resets share one lock).
     """
 
     def __init__(self, momentum: float = 0.3, max_step_ev: float = 0.1) -> None:
