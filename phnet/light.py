@@ -43,6 +43,9 @@ import numpy as np
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 """Rec. 709 / sRGB luminance weights of linear R, G, B."""
 
+LEVEL_FLOOR = 0.5 / 255 / 12.92
+"""Half an 8-bit sRGB level in linear light: the least light a channel is taken to have."""
+
 LOCUS = np.array([0.4415, -0.0713, -0.8945])
 """Unit direction, in log2 gains of linear R, G, B at constant luminance, of a move along the
 daylight (Planckian) locus near 6500 K towards warm light: 60 mired warmer is 0.64 times it in
@@ -116,7 +119,9 @@ def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> n
 
     ``image``: RGB float32 HxWx3 in [0, 1], sRGB-encoded; ``weight``: float32 HxW >= 0 (leave
     clipped pixels out of it: :func:`unclipped`). Returns None when less than
-    ``cfg.min_pixels`` of weight remains, or the light is black.
+    ``cfg.min_pixels`` of weight remains, or the light is black (its luminance). A channel
+    without light (a pure colour) counts as half an 8-bit level (``LEVEL_FLOOR``), as it was
+    measured: the change stays finite, and the same as for a colour one level up.
     """
     w = weight
     total = float(w.sum())
@@ -124,7 +129,7 @@ def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> n
         return None
     lin = srgb_to_linear(image).astype(np.float64)
     light = (np.tensordot(w, lin ** cfg.p, axes=([0, 1], [0, 1])) / total) ** (1.0 / cfg.p)
-    return light if float(light.min()) > 1e-6 else None
+    return np.maximum(light, LEVEL_FLOOR) if float(LUMA @ light) > 1e-6 else None
 
 
 def cap_change(change: np.ndarray, cfg: LightConfig) -> np.ndarray:
@@ -190,7 +195,8 @@ class LightTracker:
     ``c = c + clip(momentum * (change - c), -max_step_ev, max_step_ev)``, and returns it: an
     EMA whose every step is capped, so a sudden (or wrong) estimate moves a person by at most
     ``max_step_ev`` per update. The first update of a video takes the estimate as it is.
-    ``reset()`` starts a new video. Not thread-safe: the harmoniser calls it under its lock.
+    ``reset()`` starts a new video. Not thread-safe: ``Harmonizer`` calls it under its network
+    lock; ``LightTransfer`` under its caller's (the camera's frames and resets share one lock).
     """
 
     def __init__(self, momentum: float = 0.3, max_step_ev: float = 0.1) -> None:
@@ -249,6 +255,9 @@ class LightTransfer:
 
     def __init__(self, config: LightConfig = LightConfig(), resolution: int = 256,
                  momentum: float = 0.3, max_step_ev: float = 0.1) -> None:
+        if resolution < 1:
+            raise ValueError(f"resolution (the long side the lights are estimated at) must be "
+                             f">= 1 pixel, got {resolution}")
         self.config = config
         self.resolution = resolution
         self.tracker = LightTracker(momentum, max_step_ev)

@@ -122,3 +122,23 @@ def test_without_captured_the_light_transfer_passes_the_composite_through():
 def test_config_out_of_range_is_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         L.LightConfig(**bad)
+
+
+@pytest.mark.parametrize("resolution", [0, -256])
+def test_light_transfer_refuses_a_resolution_below_one(resolution):
+    with pytest.raises(ValueError, match="resolution"):
+        L.LightTransfer(resolution=resolution)
+
+
+def test_a_colour_with_a_channel_at_zero_is_judged_like_its_neighbour():
+    """The default colour background, (0, 120, 80), has no red: its light is not black, so the
+    person is moved (capped) as over (1, 120, 80), not left alone."""
+    img, mask = _person()
+    changes = []
+    for colour in ((0, 120, 80), (1, 120, 80)):
+        comp = np.where(mask[..., None] > 0.5, img, np.array(colour, np.uint8)).astype(np.uint8)
+        changes.append(L.light_change(_f(comp), mask, _f(img)))
+    assert np.abs(changes[1]).max() > 0.5
+    assert np.abs(changes[0] - changes[1]).max() < 0.01
+    black = np.where(mask[..., None] > 0.5, img, 0).astype(np.uint8)
+    assert np.all(L.light_change(_f(black), mask, _f(img)) == 0.0)  # a black scene: no light

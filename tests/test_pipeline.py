@@ -512,3 +512,29 @@ def test_the_harmoniser_gets_the_camera_frame_as_its_light_reference(segmenter_f
     for (composite, captured), r in zip(seen, results):
         assert captured is not None and np.array_equal(captured, r.frame)
         assert not np.array_equal(captured, composite)
+
+
+def test_a_switch_to_blur_never_harmonises_the_person_over_their_own_room(segmenter_factory):
+    """set_background swaps the background before it records the new kind: a frame made in
+    between is over the blurred room and must come out as captured, not with the old scene's
+    light on the person."""
+    source = DemoSource(DemoSourceConfig(width=160, height=120, frames=4, realtime=False))
+    frames = [f for f, _ in source]
+    config = _config(background=BackgroundConfig(kind="color", color=(5, 5, 5)),
+                     harmonise=HarmoniseConfig())  # the light transfer: darkens them a stop
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
+        for i, frame in enumerate(frames[:3]):
+            before = pipeline.process_one(frame, i / 30)
+        assert not np.array_equal(before.output, before.composite)
+        with pipeline._stage_lock:  # a frame in flight: set_background waits for it
+            switch = threading.Thread(target=pipeline.set_background,
+                                      args=(BackgroundConfig(kind="blur"),))
+            switch.start()
+            deadline = time.monotonic() + 10
+            while pipeline.background_provider.config.kind != "blur":
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            result = pipeline.process_one(frames[3], 3 / 30)
+        switch.join(10)
+    assert result.has_person
+    np.testing.assert_array_equal(result.output, result.composite)

@@ -142,12 +142,18 @@ class BackgroundProvider(Closing):
             RGB uint8 HxWx3 of the frame's size, C-contiguous. Pictures, video frames and
             colours are read-only shared arrays; ``none`` returns ``frame`` itself.
         """
+        return self.render(frame, mask)[0]
+
+    def render(self, frame: np.ndarray, mask: np.ndarray | Matte
+               ) -> tuple[np.ndarray, BackgroundConfig]:
+        """The background for ``frame`` and the config it was made with: a ``set_config`` on
+        another thread may swap the background at any time, so ``config`` may already be newer."""
         _check_frame(frame)
         with self._lock:
             renderer = self._renderer
             if renderer is None:
                 raise RuntimeError("BackgroundProvider is closed")
-            return renderer.render(frame, mask)
+            return renderer.render(frame, mask), self._config
 
     def close(self) -> None:
         """Release a video background. Safe to call more than once."""

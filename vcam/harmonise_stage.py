@@ -40,7 +40,8 @@ class HarmoniseError(ValueError):
 
 
 class Harmoniser(Protocol):
-    """What the stage runs: ``phnet.Harmonizer`` and ``phnet.colortransfer.ColorTransfer``."""
+    """What the stage runs: ``phnet.Harmonizer``, ``phnet.light.LightTransfer`` and
+    ``phnet.colortransfer.ColorTransfer``."""
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray,
                  captured: np.ndarray | None = None) -> np.ndarray: ...
@@ -76,8 +77,8 @@ class HarmoniseStage:
 
     Usage::
 
-        stage = HarmoniseStage(HarmoniseConfig())      # PHNet, or colour transfer without a model
-        out = stage(composite, mask)                   # RGB uint8 HxWx3
+        stage = HarmoniseStage(HarmoniseConfig())      # the light transfer (mode "light")
+        out = stage(composite, mask, captured)         # captured: the camera frame
         stage.reset()                                  # new background or a scene cut
 
     Args:
@@ -152,10 +153,10 @@ class HarmoniseStage:
         return self._active.harmoniser is None or self._config.strength <= 0.0
 
     def info(self) -> dict:
-        """What runs: ``method`` (``phnet``, ``colortransfer`` or ``off``), the harmoniser's own
-        details (backend, device, checkpoint, ...), ``mode`` as configured, ``strength``,
-        ``failed_frames``, and ``fallback`` (the reason) when PHNet was asked for but colour
-        transfer runs."""
+        """What runs: ``method`` (``light``, ``phnet``, ``colortransfer`` or ``off``), the
+        harmoniser's own details (backend, device, checkpoint, ...), ``mode`` as configured,
+        ``strength``, ``failed_frames``, and ``fallback`` (the reason) when PHNet was asked for
+        but colour transfer runs."""
         active = self._active
         if active.harmoniser is None:
             d: dict[str, Any] = {"method": "off"}
@@ -208,7 +209,7 @@ class HarmoniseStage:
 
     @staticmethod
     def _apply_momentum(active: _Active, config: HarmoniseConfig) -> None:
-        # Both Harmonizer and ColorTransfer read .momentum on every frame.
+        # Harmonizer, LightTransfer and ColorTransfer read .momentum on every frame.
         if active.harmoniser is not None and hasattr(active.harmoniser, "momentum"):
             active.harmoniser.momentum = config.momentum
 

@@ -386,7 +386,7 @@ class Pipeline:
             has_person = bool(getattr(self.refiner, "last_has_person", True))
             stage = "background"
             with stats.time(stage):
-                background = self.background_provider(frame, matte)
+                background, over = self.background_provider.render(frame, matte)
             if not has_person:
                 # Nobody in the picture: no person to composite or harmonise.
                 shown = background if self.config.no_person == "background" else frame
@@ -402,8 +402,10 @@ class Pipeline:
         try:
             with stats.time("harmonise"):
                 if (getattr(self.harmonise_stage, "passes_through", False)
-                        or not harmonises_over(self.config.background.kind, self.config.harmonise)):
-                    output = comp  # no float mask to make; or the person's own room
+                        or not harmonises_over(over.kind, self.config.harmonise)):
+                    # No float mask to make; or the person's own room. ``over``, not
+                    # self.config: set_background swaps the background before the config.
+                    output = comp
                 else:
                     output = self.harmonise_stage(comp, matte.to_float(), captured=frame)
         except Exception as exc:  # noqa: BLE001
