@@ -28,6 +28,7 @@ from vcam.stats import PipelineStats
 
 W, H, FPS = 320, 240, 30.0
 GREEN = (10, 200, 30)
+SCENE = BackgroundConfig(kind="image")  # the first bundled picture: a scene to harmonise over
 
 
 pytestmark = pytest.mark.usefixtures("virtual_backends")
@@ -278,7 +279,8 @@ def test_a_stage_that_raises_on_one_frame_does_not_stop_the_loop(segmenter_facto
 
 def test_harmoniser_failure_passes_the_composite(segmenter_factory):
     source = DemoSource(DemoSourceConfig(width=160, height=120, frames=3, realtime=False))
-    with Pipeline(source, [], _config(), segmenter=segmenter_factory()) as pipeline:
+    config = _config(background=SCENE)
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
         def broken(composite, mask):
             raise ValueError("broken harmoniser")
 
@@ -483,6 +485,20 @@ def test_a_person_over_their_own_room_comes_out_as_captured(segmenter_factory, k
     assert all(np.array_equal(r.output, r.composite) for r in results)
 
 
+@pytest.mark.parametrize("mode", ["light", "colortransfer"])
+def test_a_person_over_a_solid_colour_comes_out_as_captured(segmenter_factory, mode):
+    # Over the default colour the light transfer greyed the face (0.77 EV darker); a flat colour
+    # has no light to match. own_room does not change that.
+    source = DemoSource(DemoSourceConfig(width=160, height=120, frames=4, realtime=False))
+    config = _config(background=BackgroundConfig(kind="color", color=(200, 200, 200)),
+                     harmonise=HarmoniseConfig(mode=mode, own_room=True))
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
+        results = []
+        pipeline.run_offline(on_frame=lambda i, r: results.append(r))
+    assert results and all(r.has_person for r in results)
+    assert all(np.array_equal(r.output, r.composite) for r in results)
+
+
 def test_own_room_setting_harmonises_over_blur_on_request(segmenter_factory):
     source = DemoSource(DemoSourceConfig(width=160, height=120, frames=3, realtime=False))
     config = _config(background=BackgroundConfig(kind="blur"),
@@ -504,7 +520,8 @@ def test_the_harmoniser_gets_the_camera_frame_as_its_light_reference(segmenter_f
             return composite
 
     source = DemoSource(DemoSourceConfig(width=160, height=120, frames=3, realtime=False))
-    with Pipeline(source, [], _config(), segmenter=segmenter_factory()) as pipeline:
+    config = _config(background=SCENE)
+    with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
         pipeline.harmonise_stage = HarmoniseStage(harmoniser=Recorder())
         results = []
         pipeline.run_offline(on_frame=lambda i, r: results.append(r))
@@ -514,14 +531,17 @@ def test_the_harmoniser_gets_the_camera_frame_as_its_light_reference(segmenter_f
         assert not np.array_equal(captured, composite)
 
 
-def test_a_switch_to_blur_never_harmonises_the_person_over_their_own_room(segmenter_factory):
+def test_a_switch_to_blur_never_harmonises_the_person_over_their_own_room(segmenter_factory,
+                                                                         tmp_path):
     """set_background swaps the background before it records the new kind: a frame made in
     between is over the blurred room and must come out as captured, not with the old scene's
     light on the person."""
     source = DemoSource(DemoSourceConfig(width=160, height=120, frames=4, realtime=False))
     frames = [f for f, _ in source]
-    config = _config(background=BackgroundConfig(kind="color", color=(5, 5, 5)),
-                     harmonise=HarmoniseConfig())  # the light transfer: darkens them a stop
+    dark = tmp_path / "dark.png"  # a dark scene: the light transfer darkens them a stop
+    cv2.imwrite(str(dark), np.random.default_rng(0).integers(0, 12, (120, 160, 3), np.uint8))
+    config = _config(background=BackgroundConfig(kind="image", path=str(dark)),
+                     harmonise=HarmoniseConfig())
     with Pipeline(source, [], config, segmenter=segmenter_factory()) as pipeline:
         for i, frame in enumerate(frames[:3]):
             before = pipeline.process_one(frame, i / 30)

@@ -164,7 +164,7 @@ class HarmoniseConfig:
             changes: the colour model follows the scene without taking a core for it.
         own_room: harmonise over the ``blur`` and ``none`` backgrounds too. Off by default:
             there the person is in front of their own room, already in its light, and is left
-            exactly as captured.
+            exactly as captured. (Over a solid ``color`` the camera never harmonises.)
     """
 
     mode: str = "light"

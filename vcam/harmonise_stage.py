@@ -4,7 +4,8 @@ nothing, at a chosen strength.
 ``HarmoniseStage(config)(composite, mask, captured)`` returns the composite with the person
 moved to the background's light; ``captured`` is the camera frame the person was cut from (the
 light they are really in). Over the ``blur`` and ``none`` backgrounds, where the person is in
-front of their own room, the camera leaves them as captured (:func:`harmonises_over`). It never lets one bad frame stop the camera: an error inside the
+front of their own room, and over a solid colour, the camera leaves them as captured
+(:func:`harmonises_over`). It never lets one bad frame stop the camera: an error inside the
 harmoniser is logged once and the frame goes out unharmonised. What actually runs, including a
 fallback and its reason, is in ``info()``.
 """
@@ -29,9 +30,18 @@ OWN_ROOM_BACKGROUNDS = ("blur", "none")
 """Background kinds that show the person's own room: nothing to harmonise them to."""
 
 
+FLAT_BACKGROUNDS = ("color",)
+"""A solid colour is a graphic, not a lit scene: it has no light to match, and matching its
+colour turns a face grey or green (the light transfer moved the demo's face by 0.77 EV, greyed,
+over the default colour)."""
+
+
 def harmonises_over(background_kind: str, config: HarmoniseConfig) -> bool:
-    """Whether the camera harmonises a person over a background of ``background_kind``: not over
-    their own room (``blur``, ``none``) unless ``config.own_room`` asks for it."""
+    """Whether the camera harmonises a person over a background of ``background_kind``: never
+    over a solid colour; not over their own room (``blur``, ``none``) unless ``config.own_room``
+    asks for it."""
+    if background_kind in FLAT_BACKGROUNDS:
+        return False
     return config.own_room or background_kind not in OWN_ROOM_BACKGROUNDS
 
 
