@@ -214,6 +214,18 @@ def test_process_writes_every_frame(small_video, tmp_path, capsys):
     assert _count_frames(out) == (20, (120, 160))
 
 
+@pytest.mark.parametrize("background, left", [("storm", False), ("blur", True),
+                                              ("color", True), ("none", True)])
+def test_process_says_when_the_person_is_left_as_captured(small_video, tmp_path, capsys,
+                                                          background, left):
+    assert main(["process", str(small_video), str(tmp_path / "out.mp4"),
+                 "--background", background]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("harmonisation:"))
+    assert "light transfer" in line
+    said = f"not applied over the {background} background: the person is left as captured"
+    assert (said in line) == left, line
+
+
 def test_process_refuses_a_missing_input(tmp_path, capsys):
     assert main(["process", str(tmp_path / "nope.mp4"), str(tmp_path / "out.mp4")]) == 2
     assert "nope.mp4" in _one_line_error(capsys.readouterr().err)

@@ -133,6 +133,10 @@ def test_status_text_is_honest_about_what_runs():
     assert "onnxruntime / cpu (float32)" in describe_harmoniser(ort)
     assert "NOT on the GPU: ONNX Runtime could not" in describe_harmoniser(ort)
     assert "Effect off" in describe_harmoniser(phnet, effect=False)
+    light = {"method": "light", "mode": "light", "strength": 1.0}
+    assert "left as captured" not in describe_harmoniser(light)
+    assert describe_harmoniser(dict(light, left_as_captured="blur")).endswith(
+        "; not over blur: you are left as captured")
     assert format_rates(None) == "starting…"
     snapshot = {"fps": {"processed": 29.96}, "latency": {"median_ms": 41.2}, "stages": {},
                 "counters": {}, "cpu_cores": 0.456}
@@ -283,6 +287,20 @@ def test_choosing_a_background_changes_the_output(open_panel, qtbot):
                  lambda c: c.kind == "blur" and c.blur_strength == pytest.approx(0.8))
     gallery.list.setCurrentItem(gallery._none_item)  # noqa: SLF001
     wait_applied(qtbot, window, "background", lambda c: c.kind == "none")
+
+
+def test_the_status_says_when_the_background_leaves_the_person_as_captured(open_panel, qtbot):
+    window = open_panel(fast())  # over the first bundled picture: harmonised
+    qtbot.waitUntil(lambda: "colour transfer" in window.harmoniser_label.text(), timeout=WAIT_MS)
+    assert "left as captured" not in window.harmoniser_label.text()
+    window.gallery.list.setCurrentItem(window.gallery._none_item)  # noqa: SLF001
+    qtbot.waitUntil(lambda: window.harmoniser_label.text().endswith(
+        "; not over none: you are left as captured"), timeout=WAIT_MS)
+    storm = window.gallery._items_by_path[  # noqa: SLF001 - the item the user would click
+        os.path.normcase(os.path.abspath(BACKGROUND_PATHS["storm"]))]
+    window.gallery.list.setCurrentItem(storm)  # a picture: harmonised again
+    qtbot.waitUntil(lambda: "left as captured" not in window.harmoniser_label.text(),
+                    timeout=WAIT_MS)
 
 
 def test_hotkey_actions_step_backgrounds_and_toggle_the_effect(open_panel, qtbot):

@@ -281,9 +281,15 @@ class Pipeline:
         return self._source_ok
 
     def harmonise_info(self) -> dict:
-        """What harmonisation actually runs (``HarmoniseStage.info()``)."""
+        """What harmonisation actually runs (``HarmoniseStage.info()``), plus
+        ``left_as_captured``: the background kind when the camera does not harmonise over it
+        (the person's own room, a solid colour; :func:`harmonises_over`)."""
         with self._stage_lock:
-            return dict(self.harmonise_stage.info())
+            info = dict(self.harmonise_stage.info())
+            kind = self.config.background.kind
+            if not harmonises_over(kind, self.config.harmonise):
+                info["left_as_captured"] = kind
+            return info
 
     def latest_output(self) -> np.ndarray | None:
         """The newest output frame (what the virtual camera shows), or ``None``."""

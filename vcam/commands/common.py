@@ -307,4 +307,7 @@ def _describe_harmonisation(info: dict) -> str:
         text += f"; temporal momentum {info['momentum']}"
     if info.get("strength", 1.0) != 1.0:
         text += f"; strength {info['strength']}"
+    if "left_as_captured" in info:
+        text += (f"; not applied over the {info['left_as_captured']} background: the person "
+                 "is left as captured")
     return text

@@ -251,9 +251,9 @@ class PipelineController(QObject):
         else:
             background, harmonise = self._effective(want, effect)
             self._apply(pipeline, "mask", want["mask"])
-            self._apply(pipeline, "background", background)
-            if self._apply(pipeline, "harmonise", harmonise):
-                self._publish_info(pipeline)
+            changed = self._apply(pipeline, "background", background)
+            if self._apply(pipeline, "harmonise", harmonise) or changed:
+                self._publish_info(pipeline)  # the background decides whether it applies
         self._apply_virtual_camera()
 
     def _apply(self, pipeline: Any, section: str, config: Any) -> bool:

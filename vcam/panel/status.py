@@ -75,6 +75,8 @@ def describe_harmoniser(info: dict, effect: bool = True) -> str:
         text += f", strength {strength:.2f}"
     if info.get("failed_frames"):
         text += f", {info['failed_frames']} frames failed"
+    if "left_as_captured" in info:
+        text += f"; not over {info['left_as_captured']}: you are left as captured"
     return text
 
 
