@@ -30,7 +30,7 @@ from .config import PHNetConfig
 from .frames import check_captured, check_frame
 from .guided_upsample import FrameColourModel, fit_affine_array
 from .latest_worker import LatestWorker
-from .light import LightConfig, LightTracker, apply_change, light_change
+from .light import LightConfig, LightTracker, apply_change, estimate_change, light_change
 from .network_rate import NetworkRate
 from .runners import (
     Device,
@@ -546,10 +546,11 @@ class Harmonizer:
         arrays = [x.detach().float().cpu().numpy() if as_tensor else x
                   for x in (low_in, low_mask, low_cap)]
         comp, cap, m = _hwc(arrays[0]), _hwc(arrays[2]), arrays[1][0, 0]
-        change = light_change(comp, m, cap, self.light)
         if current:
             self._light.momentum = self.momentum
-            change = self._light.update(change)
+            change = self._light.update(estimate_change(comp, m, cap, self.light))
+        else:
+            change = light_change(comp, m, cap, self.light)
         moved = apply_change(comp, m, change, self.light).transpose(2, 0, 1)[None]
         moved = np.ascontiguousarray(moved, dtype=np.float32)
         if as_tensor:

@@ -147,11 +147,12 @@ def cap_change(change: np.ndarray, cfg: LightConfig) -> np.ndarray:
     return cfg.strength * (exposure + warm * LOCUS + tint)
 
 
-def light_change(composite: np.ndarray, mask: np.ndarray, captured: np.ndarray,
-                 cfg: LightConfig = LightConfig()) -> np.ndarray:
+def estimate_change(composite: np.ndarray, mask: np.ndarray, captured: np.ndarray,
+                    cfg: LightConfig = LightConfig()) -> np.ndarray | None:
     """The capped log2 change per channel from the room's light (``captured`` outside the
-    person) to the scene's (``composite`` outside the person), ``(3,)`` float64; zeros where
-    either light cannot be estimated (a person who fills the frame, a black room).
+    person) to the scene's (``composite`` outside the person), ``(3,)`` float64; ``None`` where
+    either light cannot be estimated (a person who fills the frame, a black or fully clipped
+    room or scene).
 
     ``composite``, ``captured``: RGB float32 HxWx3 in [0, 1], the same size; ``mask``: float32
     HxW in [0, 1], the person in both.
@@ -162,8 +163,15 @@ def light_change(composite: np.ndarray, mask: np.ndarray, captured: np.ndarray,
     scene = estimate_light(composite, weight, cfg)
     room = estimate_light(captured, weight, cfg)
     if scene is None or room is None:
-        return np.zeros(3)
+        return None
     return cap_change(np.log2(scene / room), cfg)
+
+
+def light_change(composite: np.ndarray, mask: np.ndarray, captured: np.ndarray,
+                 cfg: LightConfig = LightConfig()) -> np.ndarray:
+    """:func:`estimate_change` for one picture, zeros where it cannot be estimated."""
+    change = estimate_change(composite, mask, captured, cfg)
+    return np.zeros(3) if change is None else change
 
 
 def relight(image: np.ndarray, change: np.ndarray, knee: float = 1.0) -> np.ndarray:
@@ -194,7 +202,9 @@ class LightTracker:
     ``update(change)`` blends the newest estimate into the running one in the log domain,
     ``c = c + clip(momentum * (change - c), -max_step_ev, max_step_ev)``, and returns it: an
     EMA whose every step is capped, so a sudden (or wrong) estimate moves a person by at most
-    ``max_step_ev`` per update. The first update of a video takes the estimate as it is.
+    ``max_step_ev`` per update. The first update of a video takes the estimate as it is. A
+    frame without an estimate (``None``: a video background fading through black, a person who
+    fills the frame) holds the running change rather than pulling it towards no change.
     ``reset()`` starts a new video. Not thread-safe: ``Harmonizer`` calls it under its network
     lock; ``LightTransfer`` under its caller's (the camera's frames and resets share one lock).
     """
@@ -211,7 +221,9 @@ class LightTracker:
     def reset(self) -> None:
         self.change = None
 
-    def update(self, change: np.ndarray) -> np.ndarray:
+    def update(self, change: np.ndarray | None) -> np.ndarray:
+        if change is None:
+            return np.zeros(3) if self.change is None else self.change.copy()
         change = np.asarray(change, dtype=np.float64)
         if self.change is None:
             self.change = change.copy()
@@ -271,8 +283,9 @@ class LightTransfer:
                 "max_ev": self.config.max_ev, "max_warm_ev": self.config.max_warm_ev,
                 "max_tint_ev": self.config.max_tint_ev}
 
-    def change(self, composite: np.ndarray, mask: np.ndarray, captured: np.ndarray) -> np.ndarray:
-        """The (unsmoothed) change for one frame, estimated on copies shrunk by a whole factor
+    def change(self, composite: np.ndarray, mask: np.ndarray,
+               captured: np.ndarray) -> np.ndarray | None:
+        """The (unsmoothed) change for one frame (``None``: no estimate), estimated on copies shrunk by a whole factor
         (OpenCV's fast path) to a long side of about ``resolution``."""
         import cv2
 
@@ -281,7 +294,7 @@ class LightTransfer:
         size = (max(1, w // f), max(1, h // f))
         small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (composite, captured, mask)]
         comp, cap = (x.astype(np.float32) * np.float32(1 / 255.0) for x in small[:2])
-        return light_change(comp, np.clip(small[2], 0.0, 1.0), cap, self.config)
+        return estimate_change(comp, np.clip(small[2], 0.0, 1.0), cap, self.config)
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray,
                  captured: np.ndarray | None = None) -> np.ndarray:

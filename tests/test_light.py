@@ -97,6 +97,31 @@ def test_tracker_smooths_and_caps_each_step():
     assert np.allclose(t.update(np.zeros(3)), 0.0)
 
 
+def test_a_background_fading_through_black_holds_the_person_where_they_were():
+    # A video background with black frames between scenes: no light to estimate there. Before,
+    # each such frame pulled the person 0.1 EV back towards "no change", and the next scene
+    # pushed them out again: a visible pumping of the face at every cut.
+    img, mask = _person()
+    dark = (img.astype(np.float32) * 0.35).astype(np.uint8)  # a dim scene: about -1.5 EV
+    m3 = mask[..., None]
+    over = lambda bg: np.clip(np.rint(m3 * img + (1 - m3) * bg), 0, 255).astype(np.uint8)  # noqa: E731
+    harmoniser = L.LightTransfer(momentum=1.0)
+    face = (slice(60, 120), slice(90, 130))
+    moved = [harmoniser(over(dark), mask, img)[face].mean() for _ in range(3)]
+    black = [harmoniser(over(np.zeros_like(img)), mask, img)[face].mean() for _ in range(8)]
+    assert moved[-1] < img[face].mean() - 20  # darkened to the dim scene's light
+    assert np.allclose(black, moved[-1], atol=0.5)  # held through the black frames
+    assert L.estimate_change(_f(np.zeros_like(img)), mask, _f(img)) is None
+    assert np.all(L.light_change(_f(np.zeros_like(img)), mask, _f(img)) == 0.0)
+
+
+def test_tracker_holds_without_an_estimate():
+    t = L.LightTracker(momentum=0.5, max_step_ev=0.1)
+    assert np.allclose(t.update(None), 0.0) and t.change is None  # nothing yet: no change
+    t.update(np.array([0.4, 0.4, 0.4]))
+    assert np.allclose(t.update(None), 0.4)
+
+
 def test_lut_equals_the_per_pixel_move():
     img, _ = _person()
     change = np.array([0.4, 0.1, -0.3])
