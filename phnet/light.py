@@ -104,20 +104,35 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
+_LEVELS = np.arange(256, dtype=np.float32) * np.float32(1 / 255.0)
+"""The 8-bit levels as float32 in [0, 1], exactly as ``x.astype(float32) * (1 / 255)`` gives them."""
+_LINEAR_LEVELS = srgb_to_linear(_LEVELS)
+"""Linear light of each 8-bit level: a lookup instead of a power per pixel, the same values."""
+
+
+def _linear(image: np.ndarray) -> np.ndarray:
+    """Linear light of an sRGB image, uint8 (by lookup) or float32 in [0, 1]; float32."""
+    return _LINEAR_LEVELS[image] if image.dtype == np.uint8 else srgb_to_linear(image)
+
+
 def background_weight(mask: np.ndarray, cfg: LightConfig) -> np.ndarray:
     """float32 HxW: ``1 - mask`` where the mask is below ``cfg.person_max``, else 0."""
     return np.where(mask < cfg.person_max, 1.0 - mask, 0.0).astype(np.float32)
 
 
 def unclipped(image: np.ndarray, cfg: LightConfig) -> np.ndarray:
-    """bool HxW: no channel of ``image`` (RGB float32 HxWx3 in [0, 1]) reaches ``cfg.clip``."""
+    """bool HxW: no channel of ``image`` (RGB float32 HxWx3 in [0, 1], or uint8) reaches
+    ``cfg.clip``."""
+    if image.dtype == np.uint8:
+        brightest = np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
+        return (_LEVELS < cfg.clip)[brightest]
     return (image[..., 0] < cfg.clip) & (image[..., 1] < cfg.clip) & (image[..., 2] < cfg.clip)
 
 
 def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> np.ndarray | None:
     """The light of ``image`` under ``weight``: shades of grey in linear RGB, ``(3,)`` float64.
 
-    ``image``: RGB float32 HxWx3 in [0, 1], sRGB-encoded; ``weight``: float32 HxW >= 0 (leave
+    ``image``: RGB float32 HxWx3 in [0, 1] or uint8, sRGB-encoded; ``weight``: float32 HxW >= 0 (leave
     clipped pixels out of it: :func:`unclipped`). Returns None when less than
     ``cfg.min_pixels`` of weight remains, or the light is black (its luminance). A channel
     without light (a pure colour) counts as half an 8-bit level (``LEVEL_FLOOR``), as it was
@@ -127,7 +142,7 @@ def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> n
     total = float(w.sum())
     if total < cfg.min_pixels:
         return None
-    lin = srgb_to_linear(image).astype(np.float64)
+    lin = _linear(image).astype(np.float64)
     light = (np.tensordot(w, lin ** cfg.p, axes=([0, 1], [0, 1])) / total) ** (1.0 / cfg.p)
     return np.maximum(light, LEVEL_FLOOR) if float(LUMA @ light) > 1e-6 else None
 
@@ -154,8 +169,8 @@ def estimate_change(composite: np.ndarray, mask: np.ndarray, captured: np.ndarra
     either light cannot be estimated (a person who fills the frame, a black or fully clipped
     room or scene).
 
-    ``composite``, ``captured``: RGB float32 HxWx3 in [0, 1], the same size; ``mask``: float32
-    HxW in [0, 1], the person in both.
+    ``composite``, ``captured``: RGB float32 HxWx3 in [0, 1] (or uint8: the same estimate,
+    faster), the same size; ``mask``: float32 HxW in [0, 1], the person in both.
     """
     if composite.shape != captured.shape:
         raise ValueError(f"captured {captured.shape} must have the composite's shape {composite.shape}")
@@ -292,9 +307,9 @@ class LightTransfer:
         h, w = mask.shape
         f = max(1, round(max(h, w) / self.resolution))
         size = (max(1, w // f), max(1, h // f))
-        small = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (composite, captured, mask)]
-        comp, cap = (x.astype(np.float32) * np.float32(1 / 255.0) for x in small[:2])
-        return estimate_change(comp, np.clip(small[2], 0.0, 1.0), cap, self.config)
+        comp, cap, m = (cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+                        for x in (composite, captured, mask))
+        return estimate_change(comp, np.clip(m, 0.0, 1.0), cap, self.config)
 
     def __call__(self, composite: np.ndarray, mask: np.ndarray,
                  captured: np.ndarray | None = None) -> np.ndarray:

@@ -122,6 +122,20 @@ def test_tracker_holds_without_an_estimate():
     assert np.allclose(t.update(None), 0.4)
 
 
+def test_8_bit_frames_are_judged_exactly_as_their_float_copies():
+    # The camera's path estimates on uint8 frames by lookup; the result must not differ.
+    img, mask = _person()
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        room = rng.integers(0, 256, img.shape, np.uint8)
+        room[:40] = 255  # clipped rows: left out by the same rule
+        scene = (rng.random(img.shape) * rng.random(3) * 255).astype(np.uint8)
+        composite = _u8(mask[..., None] * _f(img) + (1 - mask[..., None]) * _f(scene))
+        captured = _u8(mask[..., None] * _f(img) + (1 - mask[..., None]) * _f(room))
+        exact = L.estimate_change(_f(composite), mask, _f(captured))
+        assert np.array_equal(L.estimate_change(composite, mask, captured), exact)
+
+
 def test_lut_equals_the_per_pixel_move():
     img, _ = _person()
     change = np.array([0.4, 0.1, -0.3])
