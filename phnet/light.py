@@ -67,7 +67,8 @@ class LightConfig:
     level above which brightened values roll off smoothly towards 1 instead of clipping.
     ``person_max``: background weight is ``1 - mask`` where the mask is below this and 0 above
     (the soft edge of a person is part person). ``min_pixels``: background weight (in pixels)
-    below which a light is not estimated and the person is left as they are.
+    below which a light is not estimated (no estimate: the person is left as they are, or, in a
+    video, kept at the last change).
     """
 
     p: float = 1.0
@@ -277,11 +278,12 @@ class LightTransfer:
     is no room to compare with and the composite comes back unchanged. The lights are estimated
     on copies whose long side is ``resolution``; the change is smoothed over the frames of a
     video (``LightTracker``; ``reset()`` starts a new one) and applied at full size through an
-    8-bit table, blended by the mask so background pixels come back bit-exact.
+    8-bit table, blended by the mask so background pixels come back bit-exact. ``momentum``
+    defaults to the camera's (``HarmoniseConfig.momentum``), so what is measured is what runs.
     """
 
     def __init__(self, config: LightConfig = LightConfig(), resolution: int = 256,
-                 momentum: float = 0.3, max_step_ev: float = 0.1) -> None:
+                 momentum: float = 0.2, max_step_ev: float = 0.1) -> None:
         if resolution < 1:
             raise ValueError(f"resolution (the long side the lights are estimated at) must be "
                              f">= 1 pixel, got {resolution}")

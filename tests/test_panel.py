@@ -136,7 +136,7 @@ def test_status_text_is_honest_about_what_runs():
     light = {"method": "light", "mode": "light", "strength": 1.0}
     assert "left as captured" not in describe_harmoniser(light)
     assert describe_harmoniser(dict(light, left_as_captured="blur")).endswith(
-        "; not over blur: you are left as captured")
+        "; not applied over blur: you are left as captured")
     assert format_rates(None) == "starting…"
     snapshot = {"fps": {"processed": 29.96}, "latency": {"median_ms": 41.2}, "stages": {},
                 "counters": {}, "cpu_cores": 0.456}
@@ -295,7 +295,7 @@ def test_the_status_says_when_the_background_leaves_the_person_as_captured(open_
     assert "left as captured" not in window.harmoniser_label.text()
     window.gallery.list.setCurrentItem(window.gallery._none_item)  # noqa: SLF001
     qtbot.waitUntil(lambda: window.harmoniser_label.text().endswith(
-        "; not over none: you are left as captured"), timeout=WAIT_MS)
+        "; not applied over none: you are left as captured"), timeout=WAIT_MS)
     storm = window.gallery._items_by_path[  # noqa: SLF001 - the item the user would click
         os.path.normcase(os.path.abspath(BACKGROUND_PATHS["storm"]))]
     window.gallery.list.setCurrentItem(storm)  # a picture: harmonised again

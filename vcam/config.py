@@ -143,7 +143,7 @@ class HarmoniseConfig:
             makes the same move and refines it with the network; colour transfer when no model
             is available), ``colortransfer`` (Reinhard in Lab) or ``off``. ``light`` is the
             default because on people from sources no training picture came from the trained
-            network did not do better than it (models/README.md) and costs a core.
+            network did not do better than it (models/README.md) and costs more CPU.
         model: a ``.safetensors`` or ``.onnx`` file; empty = the bundled default.
         backend: ``auto``, ``torch`` or ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.

@@ -76,7 +76,7 @@ def describe_harmoniser(info: dict, effect: bool = True) -> str:
     if info.get("failed_frames"):
         text += f", {info['failed_frames']} frames failed"
     if "left_as_captured" in info:
-        text += f"; not over {info['left_as_captured']}: you are left as captured"
+        text += f"; not applied over {info['left_as_captured']}: you are left as captured"
     return text
 
 
