@@ -199,3 +199,15 @@ def test_auto_network_thread_is_on_for_the_cpu_unless_every_k_frames_is_asked(tm
             assert stage.info()["network_thread"] is threaded, fields
         finally:
             stage.close()
+
+
+def test_the_light_transfer_measured_alone_smooths_as_the_camera_runs_it():
+    # The held-out evaluation builds LightTransfer() itself; its figures hold for the camera
+    # only if the defaults agree.
+    from phnet.light import LightTransfer
+
+    stage = HarmoniseStage(HarmoniseConfig(mode="light"))
+    try:
+        assert stage.info()["momentum"] == LightTransfer().momentum == HarmoniseConfig().momentum
+    finally:
+        stage.close()
