@@ -106,7 +106,8 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 
 _LEVELS = np.arange(256, dtype=np.float32) * np.float32(1 / 255.0)
-"""The 8-bit levels as float32 in [0, 1], exactly as ``x.astype(float32) * (1 / 255)`` gives them."""
+"""The 8-bit levels as float32 in [0, 1], exactly as ``x.astype(float32) * (1 / 255)`` gives
+them."""
 _LINEAR_LEVELS = srgb_to_linear(_LEVELS)
 """Linear light of each 8-bit level: a lookup instead of a power per pixel, the same values."""
 
@@ -133,8 +134,8 @@ def unclipped(image: np.ndarray, cfg: LightConfig) -> np.ndarray:
 def estimate_light(image: np.ndarray, weight: np.ndarray, cfg: LightConfig) -> np.ndarray | None:
     """The light of ``image`` under ``weight``: shades of grey in linear RGB, ``(3,)`` float64.
 
-    ``image``: RGB float32 HxWx3 in [0, 1] or uint8, sRGB-encoded; ``weight``: float32 HxW >= 0 (leave
-    clipped pixels out of it: :func:`unclipped`). Returns None when less than
+    ``image``: RGB float32 HxWx3 in [0, 1] or uint8, sRGB-encoded; ``weight``: float32 HxW
+    >= 0 (leave clipped pixels out of it: :func:`unclipped`). Returns None when less than
     ``cfg.min_pixels`` of weight remains, or the light is black (its luminance). A channel
     without light (a pure colour) counts as half an 8-bit level (``LEVEL_FLOOR``), as it was
     measured: the change stays finite, and the same as for a colour one level up.
@@ -302,8 +303,8 @@ class LightTransfer:
 
     def change(self, composite: np.ndarray, mask: np.ndarray,
                captured: np.ndarray) -> np.ndarray | None:
-        """The (unsmoothed) change for one frame (``None``: no estimate), estimated on copies shrunk by a whole factor
-        (OpenCV's fast path) to a long side of about ``resolution``."""
+        """The (unsmoothed) change for one frame (``None``: no estimate), estimated on copies
+        shrunk by a whole factor (OpenCV's fast path) to a long side of about ``resolution``."""
         import cv2
 
         h, w = mask.shape
