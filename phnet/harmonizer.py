@@ -126,6 +126,14 @@ def downscale_for_network(
     return _downscale_image(composite, size), np.clip(low_mask, 0.0, 1.0)[None, None], low_cap
 
 
+def _to_device(image: np.ndarray, device: Any) -> Tensor:
+    """RGB uint8 HxWx3 -> ``(1, 3, H, W)`` float32 in [0, 1] on ``device`` (PyTorch)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
 def _hwc(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x[0].transpose(1, 2, 0))
 
@@ -429,19 +437,18 @@ class Harmonizer:
         import torch
 
         dev = self.runner.device
-        comp = torch.from_numpy(np.ascontiguousarray(composite)).to(dev)
-        comp = comp.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        comp = _to_device(composite, dev)
         m = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)[None, None]
-        cap = None
-        if captured is not None:
-            cap = torch.from_numpy(np.ascontiguousarray(captured)).to(dev)
-            cap = cap.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        # The captured frame is uploaded only for a frame whose network runs.
+        cap = None if captured is None else (lambda: _to_device(captured, dev))
         out = self._harmonise_full(comp, m, cap)
         return out[0].permute(1, 2, 0).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
-    def _harmonise_full(self, comp: Tensor, mask: Tensor, captured: Tensor | None = None) -> Tensor:
+    def _harmonise_full(self, comp: Tensor, mask: Tensor,
+                        captured: Tensor | Callable[[], Tensor] | None = None) -> Tensor:
         """The tensor path (PyTorch on a GPU): (1, 3, H, W), (1, 1, H, W) float32 in [0, 1]
-        (and the captured frame's (1, 3, H, W), or None) -> (1, 3, H, W) float32 in [0, 1]."""
+        (and the captured frame's (1, 3, H, W), a function giving it, called only when the
+        network runs, or None) -> (1, 3, H, W) float32 in [0, 1]."""
         import torch.nn.functional as F
 
         from .guided_upsample import apply_affine
@@ -451,7 +458,8 @@ class Harmonizer:
         def low(x: Tensor | None) -> Tensor | None:
             return None if x is None else F.interpolate(x, size=(h, w), mode="area")
 
-        coeffs = self._colour_model(lambda: (low(comp), low(mask), low(captured)))
+        coeffs = self._colour_model(lambda: (
+            low(comp), low(mask), low(captured() if callable(captured) else captured)))
         up = apply_affine(coeffs, comp).clamp_(0.0, 1.0)
         return comp + mask * (up - comp)
 

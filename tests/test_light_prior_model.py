@@ -135,3 +135,21 @@ def test_tensor_path_moves_the_person_as_the_frame_path_does(checkpoint):
     diff = np.abs(fast.astype(int) - ref.astype(int))
     assert diff.max() <= 4 and diff.mean() < 0.2
     assert fast[mask > 0.5].mean() < comp[mask > 0.5].mean() - 10
+
+
+def test_tensor_path_uploads_the_captured_frame_only_when_the_network_runs(checkpoint):
+    """On a GPU the captured frame is a full-size upload: frames that reuse the colour model
+    (``network_every`` > 1) must not pay for it."""
+    h = phnet.Harmonizer.load(checkpoint, device="cpu", network_every=3)
+    room, mask = _scene(5)
+    comp = np.where(mask[..., None] > 0.5, room, np.rint(room * 0.6)).astype(np.uint8)
+    t = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    uploads = []
+
+    def captured():
+        uploads.append(1)
+        return t(room)
+
+    for _ in range(6):
+        h._harmonise_full(t(comp), torch.from_numpy(mask)[None, None], captured)
+    assert len(uploads) == h.network_runs == 2

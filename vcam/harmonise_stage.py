@@ -12,10 +12,11 @@ fallback and its reason, is in ``info()``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
-import inspect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import cv2
@@ -73,9 +74,10 @@ class _Active:
     harmoniser: Harmoniser | None  # None: mode "off"
     fallback: str | None = None  # why colour transfer runs instead of PHNet
 
-    @property
+    @cached_property
     def takes_captured(self) -> bool:
-        """Whether the harmoniser's call accepts ``captured`` (a caller's own object may not)."""
+        """Whether the harmoniser's call accepts ``captured`` (a caller's own object may not);
+        asked once per harmoniser, not per frame."""
         try:
             return "captured" in inspect.signature(self.harmoniser).parameters
         except (TypeError, ValueError):

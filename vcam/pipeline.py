@@ -35,8 +35,8 @@ import cv2
 import numpy as np
 
 from vcam.compositor import composite_matte
-from vcam.harmonise_stage import harmonises_over
 from vcam.config import BackgroundConfig, CameraConfig, HarmoniseConfig, MaskConfig
+from vcam.harmonise_stage import harmonises_over
 from vcam.stats import PipelineStats
 
 logger = logging.getLogger(__name__)
