@@ -77,6 +77,10 @@ class MaskConfig:
             see-through; docs/MATTING.md.)
         min_blob_fraction: foreground components smaller than this fraction of the frame are
             removed, in [0, 0.5]; 0 keeps every component.
+        max_hole_fraction: background regions enclosed by the person (the frame's bottom edge
+            counting as the person's: the body goes on below it), smaller than this fraction of
+            the frame and given some confidence by the model, are filled, in [0, 0.5]; 0 fills
+            nothing. (A held object's dark visor came out see-through; docs/MATTING.md.)
         empty_fraction: less foreground than this fraction of the frame means no person, in
             [0, 0.5].
     """
@@ -88,6 +92,7 @@ class MaskConfig:
     threshold_low: float = 0.3
     threshold_high: float = 0.6
     min_blob_fraction: float = 0.002
+    max_hole_fraction: float = 0.1
     empty_fraction: float = 0.001
 
     def __post_init__(self) -> None:
@@ -103,6 +108,7 @@ class MaskConfig:
                 f"{self.threshold_low} and threshold_high={self.threshold_high}"
             )
         _real(self, "min_blob_fraction", 0.0, 0.5)
+        _real(self, "max_hole_fraction", 0.0, 0.5)
         _real(self, "empty_fraction", 0.0, 0.5)
 
 

@@ -6,6 +6,8 @@ One call, in this order:
    small mask (the same as on an enlarged copy: both steps are linear), restarted when the
    frame size changes;
 2. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
+   then the holes the model left inside the person are filled (``vcam.mask_holes``: a held
+   object's dark visor; regions up to ``max_hole_fraction`` of the frame);
 3. edge-aware refinement of the banded mask, guided by the frame's luma: a fast guided filter
    (He and Sun 2015: the local linear coefficients are fitted on the frame halved to 180-359
    lines and applied to the full-resolution luma, so the edge follows the frame's pixels) or
@@ -36,6 +38,7 @@ import cv2
 import numpy as np
 
 from vcam.config import MaskConfig
+from vcam.mask_holes import enclosed_holes
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +270,9 @@ class MaskRefiner:
             luma *= np.float32(1.0 / 255.0)
             r = max(1, round(cfg.refine_radius / scale))
             banded = soft_band(m_low, cfg.threshold_low, cfg.threshold_high)
+            holes = enclosed_holes(banded, m_low, cfg.max_hole_fraction)
+            if holes is not None:
+                banded[holes] = 1.0
             a, b = _guided_coefficients(luma, banded, r, GUIDED_EPS)
             t_low = a * luma
             t_low += b
@@ -284,7 +290,12 @@ class MaskRefiner:
             gain = None
             offset = (m_low - np.float32(cfg.threshold_low)) * np.float32(
                 255.0 / (cfg.threshold_high - cfg.threshold_low))
-            support = (m_low > np.float32(0.5 * cfg.threshold_low)).view(np.uint8)
+            holes = enclosed_holes(t_low, m_low, cfg.max_hole_fraction)
+            if holes is not None:
+                t_low[holes] = 1.0
+                offset[holes] = 255.0
+            support = (m_low > np.float32(0.5 * cfg.threshold_low)) | (t_low > 0.0)
+            support = support.view(np.uint8)
         if cfg.min_blob_fraction > 0.0:
             removed = _small_blobs(t_low, cfg.min_blob_fraction)
             if removed is not None:
@@ -332,6 +343,9 @@ class MaskRefiner:
             luma, m, 2 * cfg.refine_radius + 1, BILATERAL_SIGMA_COLOR, float(cfg.refine_radius)
         )
         out = soft_band(out, cfg.threshold_low, cfg.threshold_high)
+        holes = enclosed_holes(out, m, cfg.max_hole_fraction)
+        if holes is not None:
+            out[holes] = 1.0
         if cfg.min_blob_fraction > 0.0:
             remove_small_blobs(out, cfg.min_blob_fraction)
         alpha = cv2.convertScaleAbs(out, alpha=255.0)  # out >= 0: rounds and saturates

@@ -1,0 +1,61 @@
+"""Filling the holes the person model leaves inside the person: a held object's dark visor.
+
+The selfie models give a dark, glossy object held in front of the body (a helmet's visor, a
+phone, a mug) a middling confidence, 0.3-0.6, that the soft band turns into background: the
+new scene then shows through it. Such a region is background enclosed by the person. In a
+webcam picture the body goes on below the frame, so the bottom edge counts as the person's:
+a region bounded by the person and the bottom edge is enclosed too (the visor of a helmet held
+at the chest touches the bottom edge). A region that reaches the top, left or right edge is the
+room.
+
+An enclosed region is filled when it is small (below ``max_fraction`` of the frame) and the
+model saw something there (its mean confidence at least ``min_confidence``): the room seen
+between an arm and the body, or between two people, has a confidence near 0 and stays.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: An enclosed region is filled only where the model's mean confidence over it is at least
+#: this: the dark visor of the demo's helmet reads 0.3-0.45, the room between an arm and the
+#: body below 0.1 (``phnet-eval-matte``; docs/MATTING.md).
+HOLE_MIN_CONFIDENCE = 0.25
+
+
+def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float,
+                   min_confidence: float = HOLE_MIN_CONFIDENCE) -> np.ndarray | None:
+    """The pixels to fill: background regions enclosed by the person (the bottom edge counting
+    as the person's) smaller than ``max_fraction`` of the frame, where the model's mean
+    confidence is at least ``min_confidence``.
+
+    Args:
+        mask: float32 HxW in [0, 1], the banded person mask; below 0.5 is background.
+        confidence: float32 HxW in [0, 1], the model's confidence at the same size.
+        max_fraction: the largest region filled, as a fraction of the frame; 0 fills nothing.
+        min_confidence: the least mean confidence of a region that is filled.
+
+    Returns:
+        bool HxW (True = fill), or None when nothing is to be filled.
+    """
+    if max_fraction <= 0.0:
+        return None
+    background = (mask < np.float32(0.5)).view(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=4)
+    if count <= 1:
+        return None
+    height, width = mask.shape
+    x, y = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    area = stats[1:, cv2.CC_STAT_AREA]
+    enclosed = (x > 0) & (y > 0) & (x + w < width) & (area < max_fraction * mask.size)
+    fill = None
+    for i in np.flatnonzero(enclosed):
+        box = (slice(y[i], y[i] + h[i]), slice(x[i], x[i] + w[i]))
+        region = labels[box] == i + 1
+        if float(confidence[box][region].mean()) >= min_confidence:
+            if fill is None:
+                fill = np.zeros(mask.shape, bool)
+            fill[box] |= region
+    return fill
