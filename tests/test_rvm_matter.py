@@ -78,3 +78,32 @@ def test_with_the_package_the_pipeline_uses_rvm_matte_as_it_is():
         assert matte.foreground is not None and matte.alpha.shape == (240, 320)
         alpha = matte.alpha
         assert ((alpha > 0) & (alpha < 255)).mean() > 0.002
+
+
+def test_the_downsample_ratio_is_a_setting_checked_and_applied(monkeypatch):
+    """``[mask] rvm_downsample_ratio`` reaches RVM at start and on a change between frames. The
+    graph is the one the corpus tools verified and cached (the same file the package installs);
+    ``find_graph`` is pointed at it in place of the user's install."""
+    with pytest.raises(ValueError, match="rvm_downsample_ratio"):
+        MaskConfig(rvm_downsample_ratio=1.5)
+    from train.corpus import matting
+
+    path = matting.default_cache_dir() / matting.MODEL_FILE
+    if not path.is_file():
+        pytest.skip(f"RVM graph not in the cache ({path}): run train.corpus.matting.fetch_model()")
+    import vcam.rvm_matter
+    from vcam.pipeline import Pipeline, PipelineConfig
+
+    monkeypatch.setattr(vcam.rvm_matter, "find_graph", lambda: path)
+    source = DemoSource(DemoSourceConfig(frames=2, realtime=False, width=320, height=240))
+    config = PipelineConfig(mask=MaskConfig(model="rvm", rvm_downsample_ratio=0.5),
+                            harmonise=HarmoniseConfig(mode="off"),
+                            background=BackgroundConfig(kind="color"))
+    with Pipeline(source, [], config) as pipeline:
+        assert pipeline.segmenter.returns_matte
+        assert pipeline.segmenter._rvm.downsample_ratio == 0.5
+        result = pipeline.process_one(source.render(0), 0.0)
+        assert result.mask is not None and result.mask.foreground is not None
+        pipeline.set_mask(MaskConfig(model="rvm", rvm_downsample_ratio=0.0))
+        assert pipeline.segmenter._rvm.downsample_ratio == 0.0  # auto
+        assert pipeline.process_one(source.render(1), 1 / 30).mask is not None

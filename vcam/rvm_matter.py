@@ -134,7 +134,7 @@ class RvmMatter(Closing):
         self.model_path = path
         self.downsample_ratio = float(downsample_ratio)
         self._states: list[np.ndarray] = []
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int, float] | None = None  # (width, height, ratio) of the state
         #: RGB uint8 HxWx3: RVM's estimate of the person's own colour in the last frame.
         self.foreground: np.ndarray | None = None
         self.reset()
@@ -155,10 +155,12 @@ class RvmMatter(Closing):
                    else type(frame_rgb).__name__)
             raise ValueError(f"frame must be RGB uint8 HxWx3, got {got}")
         height, width = frame_rgb.shape[:2]
-        if self._size != (width, height):
-            self.reset()
-            self._size = (width, height)
         ratio = self.downsample_ratio or auto_ratio(width, height)
+        # The recurrent state's shape follows the backbone's input: a new frame size or ratio
+        # starts a new video (the old state would not fit).
+        if self._size != (width, height, ratio):
+            self.reset()
+            self._size = (width, height, ratio)
         src = np.multiply(frame_rgb.transpose(2, 0, 1)[None], np.float32(1.0 / 255.0),
                           dtype=np.float32)
         feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}

@@ -133,11 +133,14 @@ class Segmenter(Closing):
         frame_size: (width, height) of the frames to come, if known: ``auto`` loads the model
             for that aspect now (else the landscape model); another aspect later loads the
             other model when its first frame comes.
+        rvm_downsample_ratio: for ``model = "rvm"``: the share of the frame's size RVM's
+            backbone sees, in [0, 1]; 0 = auto (``vcam.rvm_matter.auto_ratio``).
 
     Raises:
         FileNotFoundError: the model file does not exist.
         ValueError: the file is not a model MediaPipe can load (the message names the file),
-            or ``model`` is not one of ``SEGMENTER_MODELS``.
+            or ``model`` is not one of ``SEGMENTER_MODELS``, or ``rvm_downsample_ratio`` is
+            outside [0, 1].
     """
 
     def __init__(
@@ -145,11 +148,16 @@ class Segmenter(Closing):
         model_path: str | Path | None = None,
         model: str = "auto",
         frame_size: tuple[int, int] | None = None,
+        rvm_downsample_ratio: float = 0.0,
     ) -> None:
         # Set before anything can raise, so close() always works.
         self._graphs: dict[Path, object] = {}
         self._rvm = None
         self._rvm_failed = ""
+        if not 0.0 <= rvm_downsample_ratio <= 1.0:
+            raise ValueError(f"rvm_downsample_ratio must be in [0, 1] (0 = auto), got "
+                             f"{rvm_downsample_ratio}")
+        self._rvm_ratio = float(rvm_downsample_ratio)
         #: RGB uint8 HxWx3, RVM's estimate of the person's own colour in the last frame, while
         #: ``returns_matte``; else None.
         self.foreground: np.ndarray | None = None
@@ -200,7 +208,7 @@ class Segmenter(Closing):
         from vcam.rvm_matter import RvmMatter, RvmUnavailable
 
         try:
-            self._rvm = RvmMatter()
+            self._rvm = RvmMatter(downsample_ratio=self._rvm_ratio)
         except RvmUnavailable as exc:
             self._rvm_failed = str(exc)
             logger.warning("%s; running the bundled selfie model instead", exc)
@@ -260,6 +268,14 @@ class Segmenter(Closing):
         """``auto``, ``general``, ``landscape`` or ``rvm``, as asked (ignored with a
         ``model_path``)."""
         return self._model
+
+    def set_rvm_downsample_ratio(self, ratio: float) -> None:
+        """RVM's downsample ratio from the next frame on, in [0, 1] (0 = auto)."""
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"rvm_downsample_ratio must be in [0, 1] (0 = auto), got {ratio}")
+        self._rvm_ratio = float(ratio)
+        if self._rvm is not None:
+            self._rvm.downsample_ratio = self._rvm_ratio
 
     def set_model(self, model: str) -> None:
         """Use another model from the next frame on (``SEGMENTER_MODELS``)."""
