@@ -81,9 +81,10 @@ class MaskConfig:
         min_blob_fraction: foreground components smaller than this fraction of the frame are
             removed, in [0, 0.5]; 0 keeps every component.
         max_hole_fraction: background regions enclosed by the person (the frame's bottom edge
-            counting as the person's: the body goes on below it), smaller than this fraction of
-            the frame and given some confidence by the model, are filled, in [0, 0.5]; 0 fills
-            nothing. (A held object's dark visor came out see-through; docs/MATTING.md.)
+            counting as the person's: the body goes on below it), from a thousandth up to this
+            fraction of the frame and given some confidence by the model (a mean of 0.25), are
+            filled, in [0, 0.5]; 0 fills nothing. (A held object's dark visor came out
+            see-through; docs/MATTING.md.)
         empty_fraction: less foreground than this fraction of the frame means no person, in
             [0, 0.5].
     """
