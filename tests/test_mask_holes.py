@@ -25,9 +25,25 @@ def test_a_region_the_model_half_saw_inside_the_person_is_filled():
     mask, confidence = _person(), _person()
     mask[50:70, 60:80] = 0.0
     confidence[50:70, 60:80] = 0.4  # a dark visor: middling confidence
-    fill = enclosed_holes(mask, confidence, 0.1)
+    fill = enclosed_holes(mask, confidence, 0.1, grow=0)
     assert fill is not None and fill[50:70, 60:80].all()
     assert fill.sum() == 400
+
+
+def test_the_rim_around_a_filled_region_is_made_solid_but_not_the_room():
+    mask, confidence = _person(), _person()
+    mask[50:70, 60:80] = 0.0
+    confidence[50:70, 60:80] = 0.4
+    mask[48:72, 58:82][mask[48:72, 58:82] > 0] = 0.7  # the rim: inside the band
+    fill = enclosed_holes(mask, confidence, 0.1, grow=3)
+    assert fill[47:73, 57:83].all()  # the region and the person within 3 px of it
+    assert not fill[:, :40].any() and not fill[:30].any()  # never the room
+    # A thin rim (2 px) next to the room: the growth stops at the room.
+    mask, confidence = _person(), _person()
+    mask[32:60, 60:80] = 0.0
+    confidence[32:60, 60:80] = 0.4
+    fill = enclosed_holes(mask, confidence, 0.1, grow=4)
+    assert fill[30:32, 60:80].all() and not fill[:30].any()
 
 
 def test_a_region_touching_only_the_bottom_edge_is_a_hole():
@@ -43,10 +59,28 @@ def test_the_room_between_arm_and_body_and_at_the_sides_is_kept():
     mask[50:70, 60:80] = 0.0
     confidence[50:70, 60:80] = 0.05  # seen as room by the model
     assert enclosed_holes(mask, confidence, 0.1) is None
-    # A gap that opens to the side of the frame is the room, whatever the confidence.
-    mask, confidence = _person(), np.full((H, W), 0.4, np.float32)
-    mask[60:70, :80] = 0.0
+    # A gap that opens to the left, right or top of the frame is the room, whatever the
+    # confidence.
+    for gap in ((slice(60, 70), slice(0, 80)), (slice(60, 70), slice(80, W)),
+                (slice(0, 70), slice(60, 70))):
+        mask, confidence = _person(), np.full((H, W), 0.4, np.float32)
+        mask[:, 120:] = 1.0  # the person reaches the right edge
+        mask[:30, 40:] = 1.0 if gap[0].start == 0 else 0.0
+        mask[gap] = 0.0
+        assert enclosed_holes(mask, confidence, 0.1) is None, gap
+
+
+def test_specks_and_regions_the_model_barely_saw_are_left():
+    mask, confidence = _person(), _person()
+    mask[50:53, 60:63] = 0.0  # 9 px: below a thousandth of the frame (19.2 px)
+    confidence[50:53, 60:63] = 0.4
     assert enclosed_holes(mask, confidence, 0.1) is None
+    mask, confidence = _person(), _person()
+    mask[50:70, 60:80] = 0.0
+    confidence[50:70, 60:80] = 0.2  # below the floor of 0.25
+    assert enclosed_holes(mask, confidence, 0.1) is None
+    confidence[50:70, 60:80] = 0.3
+    assert enclosed_holes(mask, confidence, 0.1) is not None
 
 
 def test_large_regions_and_a_zero_limit_fill_nothing():
@@ -80,7 +114,8 @@ def test_mask_config_refuses_a_bad_hole_limit():
 
 def test_the_demo_helmet_is_solid_with_the_real_model():
     """The built-in demo: the helmet she holds (its outline in the portrait, warped as the demo
-    warps it) is solid in frame 45, where the model gives its visor 0.3-0.45."""
+    warps it) is solid in frame 45, where the model gives its visor 0.3-0.45: almost none of it
+    below alpha 0.5 (see-through), and most of it above 0.9 (the scene does not tint it)."""
     pytest.importorskip("mediapipe")
     from vcam.demo_source import DemoSource, DemoSourceConfig
     from vcam.segmenter import Segmenter
@@ -96,7 +131,8 @@ def test_the_demo_helmet_is_solid_with_the_real_model():
                 alpha = refine(seg(frame, i * 33.0), frame)
         held = cv2.warpAffine(helmet, source.view_transform(45), (640, 480)) > 0.5
         see_through = float((alpha[held] < 0.5).mean())
+        tinted = float((alpha[held] < 0.9).mean())
         if with_fill:
-            assert see_through < 0.05
+            assert see_through < 0.05 and tinted < 0.25
         else:
             assert see_through > 0.2

@@ -84,8 +84,10 @@ def test_the_downsample_ratio_is_a_setting_checked_and_applied(monkeypatch):
     """``[mask] rvm_downsample_ratio`` reaches RVM at start and on a change between frames. The
     graph is the one the corpus tools verified and cached (the same file the package installs);
     ``find_graph`` is pointed at it in place of the user's install."""
-    with pytest.raises(ValueError, match="rvm_downsample_ratio"):
-        MaskConfig(rvm_downsample_ratio=1.5)
+    for bad in (1.5, 0.001, -0.1):
+        with pytest.raises(ValueError, match="rvm_downsample_ratio"):
+            MaskConfig(rvm_downsample_ratio=bad)
+    assert MaskConfig(rvm_downsample_ratio=0.05).rvm_downsample_ratio == 0.05
     from train.corpus import matting
 
     path = matting.default_cache_dir() / matting.MODEL_FILE

@@ -19,6 +19,10 @@ from typing import Any
 
 REFINE_METHODS = ("guided", "bilateral", "none")
 SEGMENTATION_MODELS = ("auto", "general", "landscape", "rvm")
+
+#: RVM's smallest downsample ratio other than 0 (auto): below it the backbone sees a few pixels
+#: (32 at 640x480), and near 0.002 ONNX Runtime refuses the input.
+RVM_MIN_DOWNSAMPLE_RATIO = 0.05
 BACKGROUND_KINDS = ("image", "video", "blur", "color", "none")
 HARMONISE_MODES = ("phnet", "light", "colortransfer", "off")
 HARMONISE_BACKENDS = ("auto", "torch", "onnxruntime")
@@ -67,8 +71,9 @@ class MaskConfig:
             RVM's matte is used as it is: the refinement settings below apply to the selfie
             models.
         rvm_downsample_ratio: for ``model = "rvm"``, the share of the frame's size its backbone
-            sees, in [0, 1]; 0 = auto (a long side of about 240 px: 0.375 at 640x480, 0.1875 at
-            1280x720). Higher keeps finer hair at a steep CPU cost (docs/MATTING.md).
+            sees: 0 = auto (a long side of about 240 px: 0.375 at 640x480, 0.1875 at
+            1280x720), or in [0.05, 1]. Higher keeps finer hair at a steep CPU cost
+            (docs/MATTING.md).
         smoothing: EMA weight of the previous mask, in [0, 0.95]; 0 = no temporal smoothing.
             Higher is steadier but lags behind motion (the OBS plugin's 0.85 visibly lags).
         refine: edge-aware refinement guided by the frame: ``guided`` (guided filter),
@@ -102,7 +107,7 @@ class MaskConfig:
 
     def __post_init__(self) -> None:
         _choice(self, "model", SEGMENTATION_MODELS)
-        _real(self, "rvm_downsample_ratio", 0.0, 1.0)
+        check_rvm_ratio(_real(self, "rvm_downsample_ratio", 0.0, 1.0))
         _real(self, "smoothing", 0.0, 0.95)
         _choice(self, "refine", REFINE_METHODS)
         _integer(self, "refine_radius", 1, 32)
@@ -256,6 +261,14 @@ def _integer(obj: Any, name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value}")
     _set(obj, name, value)
+    return value
+
+
+def check_rvm_ratio(value: float, name: str = "rvm_downsample_ratio") -> float:
+    """``value`` if it is 0 (auto) or in [``RVM_MIN_DOWNSAMPLE_RATIO``, 1], else ValueError."""
+    if not (value == 0.0 or RVM_MIN_DOWNSAMPLE_RATIO <= value <= 1.0):
+        raise ValueError(f"{name} must be 0 (auto) or in [{RVM_MIN_DOWNSAMPLE_RATIO:g}, 1], "
+                         f"got {value:g}")
     return value
 
 

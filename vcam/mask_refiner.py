@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from vcam.config import MaskConfig
-from vcam.mask_holes import enclosed_holes
+from vcam.mask_holes import HOLE_GROW, enclosed_holes
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +343,8 @@ class MaskRefiner:
             luma, m, 2 * cfg.refine_radius + 1, BILATERAL_SIGMA_COLOR, float(cfg.refine_radius)
         )
         out = soft_band(out, cfg.threshold_low, cfg.threshold_high)
-        holes = enclosed_holes(out, m, cfg.max_hole_fraction)
+        holes = enclosed_holes(out, m, cfg.max_hole_fraction,
+                               grow=HOLE_GROW * work_scale(height, width))
         if holes is not None:
             out[holes] = 1.0
         if cfg.min_blob_fraction > 0.0:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vcam.closing import Closing
+from vcam.config import check_rvm_ratio
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,12 @@ class RvmMatter(Closing):
 
     Args:
         model_path: an RVM ``.onnx`` graph; ``None``: the installed package's (:func:`find_graph`).
-        downsample_ratio: the backbone's scale, in (0, 1]; 0 = :func:`auto_ratio`.
+        downsample_ratio: the backbone's scale, in [0.05, 1]; 0 = :func:`auto_ratio`.
         threads: ONNX Runtime's intra-op threads; 0 = the machine's cores.
 
     Raises:
         RvmUnavailable: no graph, or one that does not load or is not RVM's (the path named).
-        ValueError: ``downsample_ratio`` outside [0, 1].
+        ValueError: ``downsample_ratio`` neither 0 nor in [0.05, 1].
     """
 
     #: Tells the pipeline that this model returns a matte at the frame's size, not a mask to
@@ -106,8 +107,7 @@ class RvmMatter(Closing):
     def __init__(self, model_path: str | Path | None = None, downsample_ratio: float = 0.0,
                  threads: int = 0) -> None:
         self._session = None  # set before anything can raise, so close() always works
-        if not 0.0 <= downsample_ratio <= 1.0:
-            raise ValueError(f"downsample_ratio must be in [0, 1] (0 = auto), got {downsample_ratio}")
+        check_rvm_ratio(float(downsample_ratio), "downsample_ratio")
         path = Path(model_path) if model_path is not None else find_graph()
         if not path.is_file():
             raise RvmUnavailable(f"RVM graph not found: {path}")

@@ -11,7 +11,7 @@ import numpy as np
 from phnet.bundled import model_path
 from vcam.closing import Closing
 from vcam.native import captured_stderr
-from vcam.config import SEGMENTATION_MODELS
+from vcam.config import SEGMENTATION_MODELS, check_rvm_ratio
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +134,13 @@ class Segmenter(Closing):
             for that aspect now (else the landscape model); another aspect later loads the
             other model when its first frame comes.
         rvm_downsample_ratio: for ``model = "rvm"``: the share of the frame's size RVM's
-            backbone sees, in [0, 1]; 0 = auto (``vcam.rvm_matter.auto_ratio``).
+            backbone sees, 0 = auto (``vcam.rvm_matter.auto_ratio``) or in [0.05, 1].
 
     Raises:
         FileNotFoundError: the model file does not exist.
         ValueError: the file is not a model MediaPipe can load (the message names the file),
             or ``model`` is not one of ``SEGMENTER_MODELS``, or ``rvm_downsample_ratio`` is
-            outside [0, 1].
+            neither 0 nor in [0.05, 1].
     """
 
     def __init__(
@@ -154,10 +154,7 @@ class Segmenter(Closing):
         self._graphs: dict[Path, object] = {}
         self._rvm = None
         self._rvm_failed = ""
-        if not 0.0 <= rvm_downsample_ratio <= 1.0:
-            raise ValueError(f"rvm_downsample_ratio must be in [0, 1] (0 = auto), got "
-                             f"{rvm_downsample_ratio}")
-        self._rvm_ratio = float(rvm_downsample_ratio)
+        self._rvm_ratio = check_rvm_ratio(float(rvm_downsample_ratio))
         #: RGB uint8 HxWx3, RVM's estimate of the person's own colour in the last frame, while
         #: ``returns_matte``; else None.
         self.foreground: np.ndarray | None = None
@@ -270,10 +267,8 @@ class Segmenter(Closing):
         return self._model
 
     def set_rvm_downsample_ratio(self, ratio: float) -> None:
-        """RVM's downsample ratio from the next frame on, in [0, 1] (0 = auto)."""
-        if not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"rvm_downsample_ratio must be in [0, 1] (0 = auto), got {ratio}")
-        self._rvm_ratio = float(ratio)
+        """RVM's downsample ratio from the next frame on: 0 (auto) or in [0.05, 1]."""
+        self._rvm_ratio = check_rvm_ratio(float(ratio))
         if self._rvm is not None:
             self._rvm.downsample_ratio = self._rvm_ratio
 
