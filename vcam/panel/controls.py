@@ -270,6 +270,15 @@ PERSON_MODELS = (
     ("rvm", "Robust Video Matting (hair; install it)"),
 )
 
+#: RVM's downsample ratios offered by the panel (``[mask] rvm_downsample_ratio``); a value from
+#: the settings file that is not here is added to the list when it is shown, not lost.
+RVM_DETAILS = (
+    (0.0, "Auto (about 240 px)"),
+    (0.25, "Fast (0.25)"),
+    (0.5, "Finer (0.5)"),
+    (0.75, "Finest (0.75)"),
+)
+
 
 def rvm_missing() -> str:
     """Why Robust Video Matting cannot run here (one line), or '' when it can."""
@@ -297,6 +306,12 @@ class MaskControls(_ConfigGroup):
         self.model_note = QLabel()
         self.model_note.setWordWrap(True)
         self.model_note.hide()
+        self.rvm_detail = QComboBox()
+        for value, label in RVM_DETAILS:
+            self.rvm_detail.addItem(label, value)
+        self.rvm_detail.setToolTip(
+            "How much of the frame's size Robust Video Matting's backbone sees: finer hair at "
+            "several times the CPU (docs/MATTING.md)")
         self.smoothing = LabelledSlider(0, 95, lambda v: f"{v}%")
         self.smoothing.setToolTip("Weight of the previous mask: steadier edges, more lag")
         self.threshold = LabelledSlider(5, 95, lambda v: f"{v / 100:.2f}")
@@ -311,6 +326,7 @@ class MaskControls(_ConfigGroup):
         form = QFormLayout(self)
         form.addRow("Person model", self.model)
         form.addRow(self.model_note)
+        form.addRow("RVM detail", self.rvm_detail)
         form.addRow("Smoothing", self.smoothing)
         form.addRow("Threshold", self.threshold)
         form.addRow("Edge softness", self.softness)
@@ -319,15 +335,22 @@ class MaskControls(_ConfigGroup):
             slider.valueChanged.connect(self._user_changed)
         self.refine.currentIndexChanged.connect(self._user_changed)
         self.model.currentIndexChanged.connect(self._user_changed)
+        self.rvm_detail.currentIndexChanged.connect(self._user_changed)
 
     def _note(self, model: str) -> None:
-        """The one line that says RVM was chosen and cannot run, and what runs instead."""
+        """The one line that says RVM was chosen and cannot run, and what runs instead; the
+        RVM detail is offered only while RVM runs."""
         missing = rvm_missing() if model == "rvm" else ""
         self.model_note.setText(f"{missing}; the selfie model runs instead." if missing else "")
         self.model_note.setVisible(bool(missing))
+        self.rvm_detail.setEnabled(model == "rvm" and not missing)
 
     def _show(self, config: MaskConfig) -> None:
         _select_data(self.model, config.model)
+        if not _select_data(self.rvm_detail, config.rvm_downsample_ratio):
+            self.rvm_detail.addItem(f"{config.rvm_downsample_ratio:g} (settings file)",
+                                    config.rvm_downsample_ratio)
+            _select_data(self.rvm_detail, config.rvm_downsample_ratio)
         self._note(config.model)
         self.smoothing.setValue(config.smoothing * 100)
         self.threshold.setValue((config.threshold_low + config.threshold_high) * 50)
@@ -341,7 +364,8 @@ class MaskControls(_ConfigGroup):
         model = self.model.currentData()
         self._note(model)
         return dataclasses.replace(
-            config, model=model, smoothing=self.smoothing.value() / 100.0,
+            config, model=model, rvm_downsample_ratio=self.rvm_detail.currentData(),
+            smoothing=self.smoothing.value() / 100.0,
             threshold_low=round(low, 4), threshold_high=round(high, 4),
             refine=self.refine.currentData())
 
