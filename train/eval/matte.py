@@ -579,6 +579,10 @@ def demo_defects(stills: RvmStills, method, size: tuple[int, int] = (640, 480)) 
     (cx, cy), (ax, ay) = DEMO_HELMET
     helmet = np.zeros((512, 512), np.float32)
     cv2.ellipse(helmet, (cx, cy), (ax - 6, ay - 6), 0, 0, 360, 1.0, -1)
+    regions = {}
+    for name, (x0, y0, x1, y1) in DEMO_REGIONS.items():
+        regions[name] = np.zeros((512, 512), np.float32)
+        regions[name][y0:y1, x0:x1] = 1.0
     found: dict[str, list[int]] = {k: [] for k in DEMO_LIMITS}
     method.start(size[0], size[1], clip.fps)
 
@@ -588,9 +592,7 @@ def demo_defects(stills: RvmStills, method, size: tuple[int, int] = (640, 480)) 
     for i, ref in enumerate(clip.frames()):
         alpha, _ = method(ref.frame, i / clip.fps)
         ghost = (alpha >= GHOST_ALPHA) & (ref.alpha < GHOST_REF)
-        for name, (x0, y0, x1, y1) in DEMO_REGIONS.items():
-            region = np.zeros((512, 512), np.float32)
-            region[y0:y1, x0:x1] = 1.0
+        for name, region in regions.items():
             inside = warped(region, i)
             if name == "badge":
                 bad = float((alpha[inside] < HOLE_ALPHA).mean()) > DEMO_LIMITS[name]
