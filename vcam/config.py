@@ -90,6 +90,11 @@ class MaskConfig:
             fraction of the frame and given some confidence by the model (a mean of 0.25), are
             filled, in [0, 0.5]; 0 fills nothing. (A held object's dark visor came out
             see-through; docs/MATTING.md.)
+        hole_hold_frames: a filled region stays filled for up to this many frames after the
+            search last found it, where the model still gives each pixel some confidence (0.1)
+            and it touches the person, in [0, 250]; 0 holds nothing. (The model's confidence
+            over a held object sags for a second at a time, its rim drops below the band and
+            the region joins the room: the demo's helmet, docs/MATTING.md.)
         empty_fraction: less foreground than this fraction of the frame means no person, in
             [0, 0.5].
     """
@@ -103,6 +108,7 @@ class MaskConfig:
     threshold_high: float = 0.6
     min_blob_fraction: float = 0.002
     max_hole_fraction: float = 0.1
+    hole_hold_frames: int = 45
     empty_fraction: float = 0.001
 
     def __post_init__(self) -> None:
@@ -120,6 +126,7 @@ class MaskConfig:
             )
         _real(self, "min_blob_fraction", 0.0, 0.5)
         _real(self, "max_hole_fraction", 0.0, 0.5)
+        _integer(self, "hole_hold_frames", 0, 250)
         _real(self, "empty_fraction", 0.0, 0.5)
 
 

@@ -13,6 +13,13 @@ model saw something there (its mean confidence at least ``min_confidence``): the
 between an arm and the body, or between two people, has a confidence near 0 and stays. The
 person's pixels around a filled region are made solid too (``grow``): the object's rim, whose
 confidence sits inside the band, would otherwise stay half see-through.
+
+A filled region is held (``HoleHold``): when the model's confidence over the whole object sags
+for a while, its rim drops below the band, the region joins the room and the search no longer
+finds it (the demo's helmet, frames 62-89). Its pixels then stay filled for up to
+``HOLD_FRAMES`` frames while the model's confidence on each stays at least
+``HOLD_MIN_CONFIDENCE`` and they touch the person. A held region only shrinks: it never takes a
+pixel the search did not fill, so it cannot creep into the room.
 """
 
 from __future__ import annotations
@@ -34,6 +41,16 @@ MIN_HOLE_FRACTION = 0.001
 #: refinement's working resolution (8 frame pixels at 640x480): on the demo's helmet, the share
 #: at alpha 0.5-0.9 fell from 35 to 16 % (frames 0-61).
 HOLE_GROW = 4
+
+
+#: A filled pixel stays filled for at most this many frames after the search last filled it
+#: (1.5 s at 30 FPS): the demo's helmet is lost by the search for 28 frames; an object taken
+#: away is let go as soon as the model's confidence there falls (``HOLD_MIN_CONFIDENCE``).
+HOLD_FRAMES = 45
+
+#: A held pixel is let go where the model's confidence falls below this: the room behind an
+#: object reads 0-0.05, the demo helmet's visor 0.05-0.45 in the frames the search loses it.
+HOLD_MIN_CONFIDENCE = 0.1
 
 
 def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float,
@@ -82,3 +99,71 @@ def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float
         near = cv2.dilate(fill, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         fill = fill | (near & (background ^ np.uint8(1)))
     return fill.view(bool)
+
+
+class HoleHold:
+    """Keeps the filled holes of past frames filled where the search loses them for a while.
+
+    Call it every frame with that frame's fill (``enclosed_holes``), banded mask and confidence,
+    all at one resolution; ``reset`` at the start of a new video. A pixel filled by the search is
+    held for up to ``frames`` frames after (at most 250), while its confidence is at least
+    ``min_confidence``, it is background in the banded mask, and the held pixels touch the
+    person or this frame's fill (when the person has gone, what was held goes too).
+    """
+
+    def __init__(self, min_confidence: float = HOLD_MIN_CONFIDENCE) -> None:
+        self.min_confidence = np.float32(min_confidence)
+        #: uint8 HxW: 0 = not filled; k = filled by the search k - 1 frames ago.
+        self._since: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget every filled region."""
+        self._since = None
+
+    def __call__(self, fill: np.ndarray | None, mask: np.ndarray, confidence: np.ndarray,
+                 frames: int = HOLD_FRAMES) -> np.ndarray | None:
+        """This frame's fill with the held pixels added.
+
+        Args:
+            fill: bool HxW from ``enclosed_holes`` (True = fill) or None.
+            mask: float32 HxW in [0, 1], the banded mask; below 0.5 is background.
+            confidence: float32 HxW in [0, 1], the model's confidence.
+            frames: how long a pixel is held after the search last filled it; 0 holds nothing.
+
+        Returns:
+            bool HxW (True = set to 1), or None when nothing is to be filled.
+        """
+        frames = min(int(frames), 250)
+        since = self._since
+        if since is not None and since.shape != mask.shape:
+            since = None
+        held = None
+        if since is not None and frames > 0:
+            # since - 1 wraps 0 (not filled) to 255, above any ``frames``.
+            held = (((since - np.uint8(1)) < frames)
+                    & (confidence >= self.min_confidence) & (mask < np.float32(0.5)))
+            if fill is not None:
+                held &= ~fill
+            if not (held.any() and _touches_person(held, mask, fill)):
+                held = None
+        if fill is None and held is None:
+            self._since = None
+            return None
+        out = np.zeros(mask.shape, np.uint8)
+        if held is not None:
+            np.add(since, np.uint8(1), out=out, where=held)
+        if fill is not None:
+            out[fill] = 1
+        self._since = out
+        return out > 0
+
+
+def _touches_person(held: np.ndarray, mask: np.ndarray, fill: np.ndarray | None) -> bool:
+    """Whether ``held`` (bool HxW) touches the person (``mask`` >= 0.5) or ``fill``: when the
+    person has gone, what was held is let go. (One test for all held regions: labelling them
+    to test each cost as much as the search itself.)"""
+    anchor = (mask >= np.float32(0.5)).view(np.uint8)
+    if fill is not None:
+        anchor = anchor | fill.view(np.uint8)
+    near = cv2.dilate(anchor, np.ones((3, 3), np.uint8)).view(bool)
+    return bool((near & held).any())

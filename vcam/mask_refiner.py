@@ -7,7 +7,8 @@ One call, in this order:
    frame size changes;
 2. the soft band: 0 below ``threshold_low``, 1 above ``threshold_high``, a smoothstep between;
    then the holes the model left inside the person are filled (``vcam.mask_holes``: a held
-   object's dark visor; regions up to ``max_hole_fraction`` of the frame);
+   object's dark visor; regions up to ``max_hole_fraction`` of the frame), and kept filled for
+   a while where the search loses them (``HoleHold``);
 3. edge-aware refinement of the banded mask, guided by the frame's luma: a fast guided filter
    (He and Sun 2015: the local linear coefficients are fitted on the frame halved to 180-359
    lines and applied to the full-resolution luma, so the edge follows the frame's pixels) or
@@ -38,7 +39,7 @@ import cv2
 import numpy as np
 
 from vcam.config import MaskConfig
-from vcam.mask_holes import HOLE_GROW, enclosed_holes
+from vcam.mask_holes import HOLE_GROW, HoleHold, enclosed_holes
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class MaskRefiner:
         self.config = config if config is not None else MaskConfig()
         self._state: np.ndarray | None = None
         self._frame_shape: tuple[int, int] | None = None
+        self._hold = HoleHold()
         self.last_has_person = False
         self.last_fraction = 0.0
 
@@ -171,6 +173,7 @@ class MaskRefiner:
         """Forget the previous masks: the next call starts a new video."""
         self._state = None
         self._frame_shape = None
+        self._hold.reset()
         self.last_has_person = False
         self.last_fraction = 0.0
 
@@ -245,9 +248,21 @@ class MaskRefiner:
         x, y, w, h = cv2.boundingRect(a8)
         fraction = float(cv2.mean(low)[0])
         self._state = None  # the selfie models' smoothing starts afresh after RVM
+        self._hold.reset()
         self.last_fraction = fraction
         self.last_has_person = fraction > self.config.empty_fraction
         return Matte(a8, (x, y, x + w, y + h), low, scale, fraction, foreground)
+
+    def _holes(self, banded: np.ndarray, confidence: np.ndarray,
+               grow: int = HOLE_GROW) -> np.ndarray | None:
+        """The pixels to fill in ``banded``: this frame's enclosed holes and the held ones
+        (bool HxW, or None)."""
+        limit = self.config.max_hole_fraction
+        if limit <= 0.0:
+            self._hold.reset()
+            return None
+        return self._hold(enclosed_holes(banded, confidence, limit, grow=grow), banded,
+                          confidence, self.config.hole_hold_frames)
 
     def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
         """The guided filter (or none) fitted at the working resolution, applied in the box."""
@@ -270,7 +285,7 @@ class MaskRefiner:
             luma *= np.float32(1.0 / 255.0)
             r = max(1, round(cfg.refine_radius / scale))
             banded = soft_band(m_low, cfg.threshold_low, cfg.threshold_high)
-            holes = enclosed_holes(banded, m_low, cfg.max_hole_fraction)
+            holes = self._holes(banded, m_low)
             if holes is not None:
                 banded[holes] = 1.0
             a, b = _guided_coefficients(luma, banded, r, GUIDED_EPS)
@@ -290,7 +305,7 @@ class MaskRefiner:
             gain = None
             offset = (m_low - np.float32(cfg.threshold_low)) * np.float32(
                 255.0 / (cfg.threshold_high - cfg.threshold_low))
-            holes = enclosed_holes(t_low, m_low, cfg.max_hole_fraction)
+            holes = self._holes(t_low, m_low)
             if holes is not None:
                 t_low[holes] = 1.0
                 offset[holes] = 255.0
@@ -343,8 +358,7 @@ class MaskRefiner:
             luma, m, 2 * cfg.refine_radius + 1, BILATERAL_SIGMA_COLOR, float(cfg.refine_radius)
         )
         out = soft_band(out, cfg.threshold_low, cfg.threshold_high)
-        holes = enclosed_holes(out, m, cfg.max_hole_fraction,
-                               grow=HOLE_GROW * work_scale(height, width))
+        holes = self._holes(out, m, grow=HOLE_GROW * work_scale(height, width))
         if holes is not None:
             out[holes] = 1.0
         if cfg.min_blob_fraction > 0.0:
