@@ -148,60 +148,77 @@ def _visor_opened_to_the_room(confidence_level: float) -> tuple[np.ndarray, np.n
     return mask, confidence
 
 
-def test_a_filled_region_the_search_loses_is_held_while_the_model_still_sees_it():
-    hold = HoleHold()
+#: The frame's luma: the room 200, the torso 120, the visor (rows 50-70, columns 60-80) 15.
+LUMA = np.full((H, W), 200, np.uint8)
+LUMA[30:, 40:120] = 120
+LUMA[50:70, 60:80] = 15
+
+
+def _filled_visor(hold: HoleHold) -> None:
     mask, confidence = _person(), _person()
     mask[50:70, 60:80] = 0.0
     confidence[50:70, 60:80] = 0.4
-    fill = hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence)
+    fill = hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence, LUMA)
     assert fill is not None and fill[50:70, 60:80].all()
+
+
+def test_a_filled_region_the_search_loses_is_held_while_it_is_still_there():
+    hold = HoleHold()
+    _filled_visor(hold)
     # Next frame the region reaches the room: the search finds nothing, the hold keeps it.
     mask, confidence = _visor_opened_to_the_room(0.3)
     assert enclosed_holes(mask, confidence, 0.1, grow=0) is None
-    fill = hold(None, mask, confidence)
+    fill = hold(None, mask, confidence, LUMA)
     assert fill is not None and fill[50:70, 60:80].all()
     assert not fill[:, :60].any()  # the gap to the room was never filled: it stays room
-    # Where the model's confidence falls to the room's, the pixels are let go.
-    mask, confidence = _visor_opened_to_the_room(0.3)
-    confidence[50:70, 60:70] = 0.02
-    fill = hold(None, mask, confidence)
+    # The model's confidence falls to the room's but the visor is still there (still dark):
+    # held. Where it looks like something else now (the object moved away), let go.
+    mask, confidence = _visor_opened_to_the_room(0.0)
+    luma = LUMA.copy()
+    luma[50:70, 60:70] = 200
+    fill = hold(None, mask, confidence, luma)
     assert fill[50:70, 70:80].all() and not fill[50:70, 60:70].any()
-    # A pixel let go does not come back.
-    mask, confidence = _visor_opened_to_the_room(0.3)
-    fill = hold(None, mask, confidence)
-    assert fill[50:70, 70:80].all() and not fill[50:70, 60:70].any()
-
-
-def test_a_held_region_is_let_go_after_hold_frames_or_when_cut_off():
-    mask, confidence = _person(), _person()
-    mask[50:70, 60:80] = 0.0
-    confidence[50:70, 60:80] = 0.4
+    # A changed pixel the model still gives some confidence is kept.
     hold = HoleHold()
-    hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence)
+    _filled_visor(hold)
+    mask, confidence = _visor_opened_to_the_room(0.3)
+    assert hold(None, mask, confidence, luma)[50:70, 60:80].all()
+    # A pixel let go does not come back.
+    hold = HoleHold()
+    _filled_visor(hold)
+    mask, confidence = _visor_opened_to_the_room(0.0)
+    hold(None, mask, confidence, luma)
+    fill = hold(None, mask, confidence, LUMA)
+    assert fill[50:70, 70:80].all() and not fill[50:70, 60:70].any()
+
+
+def test_a_held_region_is_let_go_after_hold_frames_or_when_the_person_goes():
+    hold = HoleHold()
+    _filled_visor(hold)
     lost_mask, lost_confidence = _visor_opened_to_the_room(0.3)
     for _ in range(HOLD_FRAMES):
-        assert hold(None, lost_mask, lost_confidence) is not None
-    assert hold(None, lost_mask, lost_confidence) is None
-    # An island that no longer touches the person (it moved away) is let go at once.
+        assert hold(None, lost_mask, lost_confidence, LUMA) is not None
+    assert hold(None, lost_mask, lost_confidence, LUMA) is None
+    # When nothing held touches the person any more (the person moved away), all is let go.
     hold = HoleHold()
-    hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence)
+    _filled_visor(hold)
     away = np.zeros((H, W), np.float32)
     away[30:, 100:] = 1.0
-    assert hold(None, away, np.full((H, W), 0.3, np.float32)) is None
+    assert hold(None, away, np.full((H, W), 0.3, np.float32), LUMA) is None
     # reset and a new frame size forget it too.
     hold = HoleHold()
-    hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence)
+    _filled_visor(hold)
     hold.reset()
-    assert hold(None, lost_mask, lost_confidence) is None
-    hold(enclosed_holes(mask, confidence, 0.1, grow=0), mask, confidence)
-    assert hold(None, lost_mask[:60], lost_confidence[:60]) is None
+    assert hold(None, lost_mask, lost_confidence, LUMA) is None
+    _filled_visor(hold)
+    assert hold(None, lost_mask[:60], lost_confidence[:60], LUMA[:60]) is None
 
 
 def test_the_refiner_holds_a_visor_and_forgets_it_on_reset():
     frame = np.full((H, W, 3), 200, np.uint8)
     frame[30:, 40:120] = (200, 90, 40)
     frame[50:70, 60:80] = 15
-    mask, confidence = _person(), _person()
+    confidence = _person()
     confidence[50:70, 60:80] = 0.4
     refine = MaskRefiner(MaskConfig(smoothing=0.0))
     assert refine(confidence, frame)[55:65, 65:75].min() > 0.9
@@ -221,22 +238,26 @@ def test_the_refiner_holds_a_visor_and_forgets_it_on_reset():
 def test_the_demo_helmet_stays_solid_where_the_search_loses_it_with_the_real_model():
     """From frame 62 of the built-in demo the model's confidence over the whole helmet sags,
     its rim drops below the band and the visor's region joins the room: without the hold most
-    of the helmet shows the scene through it (86-89 % below alpha 0.5 in frames 62-72)."""
+    of the helmet shows the scene through it (41-89 % below alpha 0.5 in frames 62-89); with it,
+    under 5 % in every frame."""
     pytest.importorskip("mediapipe")
     from vcam.demo_source import DemoSource, DemoSourceConfig
     from vcam.segmenter import Segmenter
 
-    source = DemoSource(DemoSourceConfig(frames=67, realtime=False, seed=0))
+    source = DemoSource(DemoSourceConfig(frames=90, realtime=False, seed=0))
     helmet = np.zeros((512, 512), np.float32)
     cv2.ellipse(helmet, (391, 461), (105, 108), 0, 0, 360, 1.0, -1)  # shrunk by 6 px
     see_through = {}
     for frames in (HOLD_FRAMES, 0):
         refine = MaskRefiner(MaskConfig(hole_hold_frames=frames))
+        shares = []
         with Segmenter() as seg:
-            for i in range(67):
+            for i in range(90):
                 frame = source.render(i)
                 alpha = refine(seg(frame, i * 33.0), frame)
-        held = cv2.warpAffine(helmet, source.view_transform(66), (640, 480)) > 0.5
-        see_through[frames] = float((alpha[held] < 0.5).mean())
-    assert see_through[0] > 0.5
-    assert see_through[HOLD_FRAMES] < 0.25
+                if i >= 62:
+                    held = cv2.warpAffine(helmet, source.view_transform(i), (640, 480)) > 0.5
+                    shares.append(float((alpha[held] < 0.5).mean()))
+        see_through[frames] = shares
+    assert min(see_through[0]) > 0.3
+    assert max(see_through[HOLD_FRAMES]) < 0.05

@@ -17,9 +17,11 @@ confidence sits inside the band, would otherwise stay half see-through.
 A filled region is held (``HoleHold``): when the model's confidence over the whole object sags
 for a while, its rim drops below the band, the region joins the room and the search no longer
 finds it (the demo's helmet, frames 62-89). Its pixels then stay filled for up to
-``HOLD_FRAMES`` frames while the model's confidence on each stays at least
-``HOLD_MIN_CONFIDENCE`` and they touch the person. A held region only shrinks: it never takes a
-pixel the search did not fill, so it cannot creep into the room.
+``HOLD_FRAMES`` frames while they touch the person and each either keeps the look it had when
+it was filled (its luma within ``HOLD_MAX_CHANGE``: the object is still there) or keeps some of
+the model's confidence (``HOLD_MIN_CONFIDENCE``). A held region only shrinks: it never takes a
+pixel the search did not fill, so it cannot creep into the room, and where the object moves away
+the room it uncovers looks different and is let go.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ HOLE_GROW = 4
 #: away is let go as soon as the model's confidence there falls (``HOLD_MIN_CONFIDENCE``).
 HOLD_FRAMES = 45
 
-#: A held pixel is let go where the model's confidence falls below this: the room behind an
-#: object reads 0-0.05, the demo helmet's visor 0.05-0.45 in the frames the search loses it.
+#: A held pixel whose look has changed is kept while the model's confidence there is at least
+#: this: the room behind an object reads 0-0.05, most of the demo helmet 0.1-0.45 in the
+#: frames the search loses it.
 HOLD_MIN_CONFIDENCE = 0.1
+
+#: A held pixel whose luma is within this many levels (of 255) of its luma when it was last
+#: filled is kept whatever the model's confidence: the demo helmet's black visor beside her
+#: body reads 0-0.05 in frames 65-89, as the room does, but it is still black.
+HOLD_MAX_CHANGE = 24
 
 
 def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float,
@@ -104,30 +112,37 @@ def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float
 class HoleHold:
     """Keeps the filled holes of past frames filled where the search loses them for a while.
 
-    Call it every frame with that frame's fill (``enclosed_holes``), banded mask and confidence,
-    all at one resolution; ``reset`` at the start of a new video. A pixel filled by the search is
-    held for up to ``frames`` frames after (at most 250), while its confidence is at least
-    ``min_confidence``, it is background in the banded mask, and the held pixels touch the
-    person or this frame's fill (when the person has gone, what was held goes too).
+    Call it every frame with that frame's fill (``enclosed_holes``), banded mask, confidence and
+    luma, all at one resolution; ``reset`` at the start of a new video. A pixel filled by the
+    search is held for up to ``frames`` frames after (at most 250) while it is background in the
+    banded mask, its luma is within ``max_change`` of its luma when it was last filled or its
+    confidence is at least ``min_confidence``, and the held pixels touch the person or this
+    frame's fill (when the person has gone, what was held goes too).
     """
 
-    def __init__(self, min_confidence: float = HOLD_MIN_CONFIDENCE) -> None:
+    def __init__(self, min_confidence: float = HOLD_MIN_CONFIDENCE,
+                 max_change: int = HOLD_MAX_CHANGE) -> None:
         self.min_confidence = np.float32(min_confidence)
+        self.max_change = int(max_change)
         #: uint8 HxW: 0 = not filled; k = filled by the search k - 1 frames ago.
         self._since: np.ndarray | None = None
+        #: uint8 HxW: the luma of each filled pixel when the search last filled it.
+        self._luma: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget every filled region."""
         self._since = None
+        self._luma = None
 
     def __call__(self, fill: np.ndarray | None, mask: np.ndarray, confidence: np.ndarray,
-                 frames: int = HOLD_FRAMES) -> np.ndarray | None:
+                 luma: np.ndarray, frames: int = HOLD_FRAMES) -> np.ndarray | None:
         """This frame's fill with the held pixels added.
 
         Args:
             fill: bool HxW from ``enclosed_holes`` (True = fill) or None.
             mask: float32 HxW in [0, 1], the banded mask; below 0.5 is background.
             confidence: float32 HxW in [0, 1], the model's confidence.
+            luma: uint8 HxW, the frame's luma.
             frames: how long a pixel is held after the search last filled it; 0 holds nothing.
 
         Returns:
@@ -140,20 +155,25 @@ class HoleHold:
         held = None
         if since is not None and frames > 0:
             # since - 1 wraps 0 (not filled) to 255, above any ``frames``.
-            held = (((since - np.uint8(1)) < frames)
-                    & (confidence >= self.min_confidence) & (mask < np.float32(0.5)))
+            kept = (cv2.absdiff(luma, self._luma) <= self.max_change) | (
+                confidence >= self.min_confidence)
+            held = ((since - np.uint8(1)) < frames) & kept & (mask < np.float32(0.5))
             if fill is not None:
                 held &= ~fill
             if not (held.any() and _touches_person(held, mask, fill)):
                 held = None
         if fill is None and held is None:
-            self._since = None
+            self.reset()
             return None
         out = np.zeros(mask.shape, np.uint8)
         if held is not None:
             np.add(since, np.uint8(1), out=out, where=held)
         if fill is not None:
             out[fill] = 1
+            if since is None:
+                self._luma = np.array(luma, np.uint8, copy=True)
+            else:
+                np.copyto(self._luma, luma, where=fill)
         self._since = out
         return out > 0
 

@@ -253,16 +253,16 @@ class MaskRefiner:
         self.last_has_person = fraction > self.config.empty_fraction
         return Matte(a8, (x, y, x + w, y + h), low, scale, fraction, foreground)
 
-    def _holes(self, banded: np.ndarray, confidence: np.ndarray,
+    def _holes(self, banded: np.ndarray, confidence: np.ndarray, luma: np.ndarray,
                grow: int = HOLE_GROW) -> np.ndarray | None:
         """The pixels to fill in ``banded``: this frame's enclosed holes and the held ones
-        (bool HxW, or None)."""
+        (bool HxW, or None); ``luma`` is uint8 at the same size."""
         limit = self.config.max_hole_fraction
         if limit <= 0.0:
             self._hold.reset()
             return None
         return self._hold(enclosed_holes(banded, confidence, limit, grow=grow), banded,
-                          confidence, self.config.hole_hold_frames)
+                          confidence, luma, self.config.hole_hold_frames)
 
     def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
         """The guided filter (or none) fitted at the working resolution, applied in the box."""
@@ -281,11 +281,12 @@ class MaskRefiner:
             # (Banding after the filter, as before, turned every luma step inside a region of
             # middling confidence into a step of the mask: the see-through helmet, issue 20.)
             # alpha255 = gain * luma8 + offset, per full-resolution pixel.
-            luma = halve(gray, times).astype(np.float32)
+            luma8 = halve(gray, times)
+            luma = luma8.astype(np.float32)
             luma *= np.float32(1.0 / 255.0)
             r = max(1, round(cfg.refine_radius / scale))
             banded = soft_band(m_low, cfg.threshold_low, cfg.threshold_high)
-            holes = self._holes(banded, m_low)
+            holes = self._holes(banded, m_low, luma8)
             if holes is not None:
                 banded[holes] = 1.0
             a, b = _guided_coefficients(luma, banded, r, GUIDED_EPS)
@@ -305,7 +306,7 @@ class MaskRefiner:
             gain = None
             offset = (m_low - np.float32(cfg.threshold_low)) * np.float32(
                 255.0 / (cfg.threshold_high - cfg.threshold_low))
-            holes = self._holes(t_low, m_low)
+            holes = self._holes(t_low, m_low, halve(gray, times))
             if holes is not None:
                 t_low[holes] = 1.0
                 offset[holes] = 255.0
@@ -352,13 +353,14 @@ class MaskRefiner:
         height, width = frame.shape[:2]
         if m.shape != (height, width):
             m = cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
-        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        luma = gray.astype(np.float32)
         luma *= np.float32(1.0 / 255.0)
         out = cv2.ximgproc.jointBilateralFilter(
             luma, m, 2 * cfg.refine_radius + 1, BILATERAL_SIGMA_COLOR, float(cfg.refine_radius)
         )
         out = soft_band(out, cfg.threshold_low, cfg.threshold_high)
-        holes = self._holes(out, m, grow=HOLE_GROW * work_scale(height, width))
+        holes = self._holes(out, m, gray, grow=HOLE_GROW * work_scale(height, width))
         if holes is not None:
             out[holes] = 1.0
         if cfg.min_blob_fraction > 0.0:
