@@ -2,8 +2,9 @@
 
 The selfie models give a dark, glossy object held in front of the body (a helmet's visor, a
 phone, a mug) a middling confidence, 0.3-0.6; where it is below the soft band's midpoint (0.45
-with the default band) the object becomes background, and the new scene shows through it. Such a region is background enclosed by the person. In a
-webcam picture the body goes on below the frame, so the bottom edge counts as the person's:
+with the default band) the object becomes background, and the new scene shows through it. Such
+a region is background enclosed by the person. In a webcam picture the body goes on below the
+frame, so the bottom edge counts as the person's:
 a region bounded by the person and the bottom edge is enclosed too (the visor of a helmet held
 at the chest touches the bottom edge). A region that reaches the top, left or right edge is the
 room.
@@ -17,9 +18,10 @@ confidence sits inside the band, would otherwise stay half see-through.
 A filled region is held (``HoleHold``): when the model's confidence over the whole object sags
 for a while, its rim drops below the band, the region joins the room and the search no longer
 finds it (the demo's helmet, frames 62-89). Its pixels then stay filled for up to
-``HOLD_FRAMES`` frames while they touch the person and each either keeps the look it had when
-it was filled (its luma within ``HOLD_MAX_CHANGE``: the object is still there) or keeps some of
-the model's confidence (``HOLD_MIN_CONFIDENCE``). A held region only shrinks: it never takes a
+``HOLD_FRAMES`` frames while they touch the person and each either keeps some of the model's
+confidence (``HOLD_MIN_CONFIDENCE``) or, once the search has filled it in
+``HOLD_CONFIRM_FRAMES`` frames, keeps the look it had when it was filled (its luma within
+``HOLD_MAX_CHANGE``: the object is still there). A held region only shrinks: it never takes a
 pixel the search did not fill, so it cannot creep into the room, and where the object moves away
 the room it uncovers looks different and is let go.
 """
@@ -47,7 +49,8 @@ HOLE_GROW = 4
 
 #: A filled pixel stays filled for at most this many frames after the search last filled it
 #: (1.5 s at 30 FPS): the demo's helmet is lost by the search for 28 frames; an object taken
-#: away is let go as soon as the model's confidence there falls (``HOLD_MIN_CONFIDENCE``).
+#: away is let go sooner, where the room it uncovers looks different and the model's confidence
+#: there is low.
 HOLD_FRAMES = 45
 
 #: A held pixel whose look has changed is kept while the model's confidence there is at least
@@ -56,9 +59,15 @@ HOLD_FRAMES = 45
 HOLD_MIN_CONFIDENCE = 0.1
 
 #: A held pixel whose luma is within this many levels (of 255) of its luma when it was last
-#: filled is kept whatever the model's confidence: the demo helmet's black visor beside her
-#: body reads 0-0.05 in frames 65-89, as the room does, but it is still black.
+#: filled is kept whatever the model's confidence (once confirmed, ``HOLD_CONFIRM_FRAMES``):
+#: the demo helmet's black visor beside her body reads 0-0.05 in frames 65-89, as the room
+#: does, but it is still black.
 HOLD_MAX_CHANGE = 24
+
+#: The look alone keeps a pixel only once the search has filled it in this many frames: a gap
+#: between two people that the search fills in a few frames (their confidence flickers about
+#: the floor) is room that looks the same in every frame, and would be held as a ghost.
+HOLD_CONFIRM_FRAMES = 10
 
 
 def enclosed_holes(mask: np.ndarray, confidence: np.ndarray, max_fraction: float,
@@ -115,24 +124,30 @@ class HoleHold:
     Call it every frame with that frame's fill (``enclosed_holes``), banded mask, confidence and
     luma, all at one resolution; ``reset`` at the start of a new video. A pixel filled by the
     search is held for up to ``frames`` frames after (at most 250) while it is background in the
-    banded mask, its luma is within ``max_change`` of its luma when it was last filled or its
-    confidence is at least ``min_confidence``, and the held pixels touch the person or this
-    frame's fill (when the person has gone, what was held goes too).
+    banded mask; its confidence is at least ``min_confidence``, or the search has filled it in
+    ``confirm_frames`` frames and its luma is within ``max_change`` of its luma when it was last
+    filled; and the held pixels touch the person or this frame's fill (when the person has
+    gone, what was held goes too).
     """
 
     def __init__(self, min_confidence: float = HOLD_MIN_CONFIDENCE,
-                 max_change: int = HOLD_MAX_CHANGE) -> None:
+                 max_change: int = HOLD_MAX_CHANGE,
+                 confirm_frames: int = HOLD_CONFIRM_FRAMES) -> None:
         self.min_confidence = np.float32(min_confidence)
         self.max_change = int(max_change)
+        self.confirm_frames = min(int(confirm_frames), 255)
         #: uint8 HxW: 0 = not filled; k = filled by the search k - 1 frames ago.
         self._since: np.ndarray | None = None
         #: uint8 HxW: the luma of each filled pixel when the search last filled it.
         self._luma: np.ndarray | None = None
+        #: uint8 HxW: in how many frames the search has filled each pixel (up to 255).
+        self._count: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget every filled region."""
         self._since = None
         self._luma = None
+        self._count = None
 
     def __call__(self, fill: np.ndarray | None, mask: np.ndarray, confidence: np.ndarray,
                  luma: np.ndarray, frames: int = HOLD_FRAMES) -> np.ndarray | None:
@@ -155,8 +170,8 @@ class HoleHold:
         held = None
         if since is not None and frames > 0:
             # since - 1 wraps 0 (not filled) to 255, above any ``frames``.
-            kept = (cv2.absdiff(luma, self._luma) <= self.max_change) | (
-                confidence >= self.min_confidence)
+            kept = ((cv2.absdiff(luma, self._luma) <= self.max_change)
+                    & (self._count >= self.confirm_frames)) | (confidence >= self.min_confidence)
             held = ((since - np.uint8(1)) < frames) & kept & (mask < np.float32(0.5))
             if fill is not None:
                 held &= ~fill
@@ -166,15 +181,20 @@ class HoleHold:
             self.reset()
             return None
         out = np.zeros(mask.shape, np.uint8)
+        count = np.zeros(mask.shape, np.uint8)
         if held is not None:
             np.add(since, np.uint8(1), out=out, where=held)
+            np.copyto(count, self._count, where=held)
         if fill is not None:
             out[fill] = 1
             if since is None:
                 self._luma = np.array(luma, np.uint8, copy=True)
+                count[fill] = 1
             else:
                 np.copyto(self._luma, luma, where=fill)
+                count[fill] = np.minimum(self._count[fill], 254) + 1
         self._since = out
+        self._count = count
         return out > 0
 
 
