@@ -431,10 +431,12 @@ def _small_blobs(mask: np.ndarray, min_fraction: float) -> np.ndarray | None:
                               interpolation=cv2.INTER_LINEAR)
     else:
         labelled = binary
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(labelled, connectivity=8)
+    # Labels without statistics, areas by counting: half the cost (OpenCV's statistics pass is
+    # the dear part).
+    count, labels = cv2.connectedComponents(labelled, connectivity=8)
     if count <= 1:
         return None
-    small = stats[1:, cv2.CC_STAT_AREA] < min_fraction * labelled.size
+    small = np.bincount(labels.reshape(-1), minlength=count)[1:] < min_fraction * labelled.size
     if not small.any():
         return None
     drop = np.zeros(count, np.uint8)
@@ -476,11 +478,11 @@ def remove_small_blobs(mask: np.ndarray, min_fraction: float) -> np.ndarray:
         kernel = np.ones((scale, scale), np.uint8)
         binary = cv2.dilate(binary, kernel, anchor=(0, 0))
         binary = np.ascontiguousarray(binary[::scale, ::scale])
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, labels = cv2.connectedComponents(binary, connectivity=8)  # areas by counting, below
     if count <= 1:
         return mask
     min_area = min_fraction * binary.size
-    small = stats[1:, cv2.CC_STAT_AREA] < min_area
+    small = np.bincount(labels.reshape(-1), minlength=count)[1:] < min_area
     if not small.any():
         return mask
     drop = np.zeros(count, np.uint8)
