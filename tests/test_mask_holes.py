@@ -172,7 +172,10 @@ def test_a_filled_region_the_search_loses_is_held_while_it_is_still_there():
     assert enclosed_holes(mask, confidence, 0.1, grow=0) is None
     fill = hold(None, mask, confidence, LUMA)
     assert fill is not None and fill[50:70, 60:80].all()
-    assert not fill[:, :60].any()  # the gap to the room was never filled: it stays room
+    # The gap to the room was never filled: it stays room. The person's pixels around the held
+    # region are made solid, as around a filled one (the object's rim).
+    assert not (fill & (mask < 0.5))[:, :60].any()
+    assert fill[46:50, 60:80].all() and not fill[:44].any()
     # The model's confidence falls to the room's but the visor is still there (still dark):
     # held. Where it looks like something else now (the object moved away), let go.
     mask, confidence = _visor_opened_to_the_room(0.0)

@@ -21,7 +21,8 @@ finds it (the demo's helmet, frames 62-89). Its pixels then stay filled for up t
 ``HOLD_FRAMES`` frames while they touch the person and each either keeps some of the model's
 confidence (``HOLD_MIN_CONFIDENCE``) or, once the search has filled it in
 ``HOLD_CONFIRM_FRAMES`` frames, keeps the look it had when it was filled (its luma within
-``HOLD_MAX_CHANGE``: the object is still there). A held region only shrinks: it never takes a
+``HOLD_MAX_CHANGE``: the object is still there); the person's pixels around them are made
+solid, as around a filled region. A held region only shrinks: it never takes a
 pixel the search did not fill, so it cannot creep into the room, and where the object moves away
 the room it uncovers looks different and is let go.
 """
@@ -150,8 +151,10 @@ class HoleHold:
         self._count = None
 
     def __call__(self, fill: np.ndarray | None, mask: np.ndarray, confidence: np.ndarray,
-                 luma: np.ndarray, frames: int = HOLD_FRAMES) -> np.ndarray | None:
-        """This frame's fill with the held pixels added.
+                 luma: np.ndarray, frames: int = HOLD_FRAMES,
+                 grow: int = HOLE_GROW) -> np.ndarray | None:
+        """This frame's fill with the held pixels added, and the person's pixels within
+        ``grow`` pixels of a held one (as ``enclosed_holes`` grows its fill: the object's rim).
 
         Args:
             fill: bool HxW from ``enclosed_holes`` (True = fill) or None.
@@ -159,6 +162,7 @@ class HoleHold:
             confidence: float32 HxW in [0, 1], the model's confidence.
             luma: uint8 HxW, the frame's luma.
             frames: how long a pixel is held after the search last filled it; 0 holds nothing.
+            grow: see above (not held themselves in the next frame).
 
         Returns:
             bool HxW (True = set to 1), or None when nothing is to be filled.
@@ -195,7 +199,11 @@ class HoleHold:
                 count[fill] = np.minimum(self._count[fill], 254) + 1
         self._since = out
         self._count = count
-        return out > 0
+        result = out > 0
+        if held is not None and grow > 0:
+            near = cv2.dilate(held.view(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+            result |= near.view(bool) & (mask >= np.float32(0.5))
+        return result
 
 
 def _touches_person(held: np.ndarray, mask: np.ndarray, fill: np.ndarray | None) -> bool:

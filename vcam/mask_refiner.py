@@ -262,7 +262,7 @@ class MaskRefiner:
             self._hold.reset()
             return None
         return self._hold(enclosed_holes(banded, confidence, limit, grow=grow), banded,
-                          confidence, luma, self.config.hole_hold_frames)
+                          confidence, luma, self.config.hole_hold_frames, grow)
 
     def _refine_low(self, m: np.ndarray, frame: np.ndarray) -> Matte:
         """The guided filter (or none) fitted at the working resolution, applied in the box."""
