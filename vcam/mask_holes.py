@@ -201,8 +201,13 @@ class HoleHold:
         self._count = count
         result = out > 0
         if held is not None and grow > 0:
-            near = cv2.dilate(held.view(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-            result |= near.view(bool) & (mask >= np.float32(0.5))
+            # Only around the held pixels' box: it is small, the frame is not.
+            x, y, w, h = cv2.boundingRect(held.view(np.uint8))
+            rows = slice(max(0, y - grow), y + h + grow)
+            cols = slice(max(0, x - grow), x + w + grow)
+            near = cv2.dilate(held[rows, cols].view(np.uint8),
+                              np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+            result[rows, cols] |= near.view(bool) & (mask[rows, cols] >= np.float32(0.5))
         return result
 
 
