@@ -275,3 +275,28 @@ def test_the_demo_helmet_stays_solid_where_the_search_loses_it_with_the_real_mod
         see_through[frames] = shares
     assert min(see_through[0]) > 0.3
     assert max(see_through[HOLD_FRAMES]) < 0.05
+
+
+def test_the_refiner_lets_go_of_held_regions_when_the_frame_size_changes():
+    """640x480 and 1280x960 are searched at the same working resolution (320x240): a region
+    held in one video must not be carried into the next."""
+    confidence = _person()
+    confidence[50:70, 60:80] = 0.4
+    _, lost = _visor_opened_to_the_room(0.3)
+
+    def frame(scale: int) -> np.ndarray:
+        small = np.full((H, W, 3), 200, np.uint8)
+        small[30:, 40:120] = (200, 90, 40)
+        small[50:70, 60:80] = 15
+        return cv2.resize(small, (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
+
+    refine = MaskRefiner(MaskConfig(smoothing=0.0))
+    for _ in range(HOLD_CONFIRM_FRAMES):
+        refine(confidence, frame(4))
+    assert refine(lost, frame(4))[220:260, 260:300].min() > 0.9  # held
+    assert refine(lost, frame(8))[440:520, 520:600].max() < 0.5  # a new size: let go
+    # So is a change of refinement method.
+    for _ in range(HOLD_CONFIRM_FRAMES):
+        refine(confidence, frame(4))
+    refine.set_config(MaskConfig(smoothing=0.0, refine="none"))
+    assert refine(lost, frame(4))[220:260, 260:300].max() < 0.5

@@ -91,11 +91,12 @@ class MaskConfig:
             filled, in [0, 0.5]; 0 fills nothing. (A held object's dark visor came out
             see-through; docs/MATTING.md.)
         hole_hold_frames: a filled region stays filled for up to this many frames after the
-            search last found it, while it touches the person and each pixel still looks as it
-            did when filled or keeps some of the model's confidence, in [0, 250]; 0 holds
-            nothing. (The model's confidence over a held object sags for a second at a time,
-            its rim drops below the band and the region joins the room: the demo's helmet,
-            docs/MATTING.md.)
+            search last found it, in [0, 250]; 0 holds nothing. A held pixel must be
+            background in the banded mask, the held pixels must touch the person, and each must
+            keep a confidence of 0.1 or, once filled in 10 frames, look as it did when last
+            filled (luma within 24 levels). (The model's confidence over a held object sags for
+            a second at a time, its rim drops below the band and the region joins the room: the
+            demo's helmet, docs/MATTING.md.)
         empty_fraction: less foreground than this fraction of the frame means no person, in
             [0, 0.5].
     """

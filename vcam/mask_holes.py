@@ -32,6 +32,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vcam.config import MaskConfig
+
 #: An enclosed region is filled only where the model's mean confidence over it is at least
 #: this: the dark visor of the demo's helmet reads 0.3-0.45, the room between an arm and the
 #: body below 0.1 (``phnet-eval-matte``; docs/MATTING.md).
@@ -48,11 +50,11 @@ MIN_HOLE_FRACTION = 0.001
 HOLE_GROW = 4
 
 
-#: A filled pixel stays filled for at most this many frames after the search last filled it
-#: (1.5 s at 30 FPS): the demo's helmet is lost by the search for 28 frames; an object taken
-#: away is let go sooner, where the room it uncovers looks different and the model's confidence
-#: there is low.
-HOLD_FRAMES = 45
+#: A filled pixel stays filled for at most this many frames after the search last filled it:
+#: ``[mask] hole_hold_frames``'s default (1.5 s at 30 FPS; the demo's helmet is lost by the
+#: search for 28 frames). An object taken away is let go sooner, where the room it uncovers
+#: looks different and the model's confidence there is low.
+HOLD_FRAMES = MaskConfig.hole_hold_frames
 
 #: A held pixel whose look has changed is kept while the model's confidence there is at least
 #: this: the room behind an object reads 0-0.05, most of the demo helmet 0.1-0.45 in the

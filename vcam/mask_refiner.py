@@ -162,6 +162,7 @@ class MaskRefiner:
         self._state: np.ndarray | None = None
         self._frame_shape: tuple[int, int] | None = None
         self._hold = HoleHold()
+        self._hold_key: tuple[int, int, str] | None = None
         self.last_has_person = False
         self.last_fraction = 0.0
 
@@ -214,6 +215,10 @@ class MaskRefiner:
                 and cfg.smoothing > 0.0):
             m = cv2.addWeighted(state, cfg.smoothing, m, 1.0 - cfg.smoothing, 0.0)
         self._state = m
+        if self._hold_key != (height, width, cfg.refine):
+            # Another video, or another resolution for the search: what was held is elsewhere.
+            self._hold.reset()
+            self._hold_key = (height, width, cfg.refine)
         self._frame_shape = (height, width)
 
         if cfg.refine == "bilateral":

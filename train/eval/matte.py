@@ -647,12 +647,13 @@ def rvm_cost(sizes: list[tuple[int, int]], ratios: list[float], frames: int = 30
 
 
 def _defect_text(name: str, found: dict[str, list]) -> str:
-    """"helmet in 25 of 90 frames (65-89; at most 20 % of it below alpha 0.5)"."""
+    """"helmet in 25 of 90 frames (65-89; at most 20 % of it below alpha 0.5)": the frames over
+    the limit and the worst frame's measure."""
     frames, worst = found["frames"], max(found["measure"])
     unit = (f"{100 * worst:.0f} % of it below alpha 0.5" if name in ("badge", "helmet")
             else f"{worst} pixels shown as person")
     text = f"{name} in {len(frames)} of {len(found['measure'])} frames"
-    return text + (f" ({_frames_text(frames)}; at most {unit})" if frames else "")
+    return text + (f" ({_frames_text(frames)}; at most {unit})" if frames else f" (at most {unit})")
 
 
 def _frames_text(frames: list[int]) -> str:
