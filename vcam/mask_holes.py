@@ -22,9 +22,9 @@ finds it (the demo's helmet, frames 62-89). Its pixels then stay filled for up t
 confidence (``HOLD_MIN_CONFIDENCE``) or, once the search has filled it in
 ``HOLD_CONFIRM_FRAMES`` frames, keeps the look it had when it was filled (its luma within
 ``HOLD_MAX_CHANGE``: the object is still there); the person's pixels around them are made
-solid, as around a filled region. A held region only shrinks: it never takes a
-pixel the search did not fill, so it cannot creep into the room, and where the object moves away
-the room it uncovers looks different and is let go.
+solid, as around a filled region. A held region only shrinks: it never takes a pixel the search
+did not fill, so it cannot creep into the room, and where the object moves away the room it
+uncovers looks different and is let go.
 """
 
 from __future__ import annotations
@@ -175,9 +175,9 @@ class HoleHold:
             since = None
         held = None
         if since is not None and frames > 0:
-            # since - 1 wraps 0 (not filled) to 255, above any ``frames``.
             kept = ((cv2.absdiff(luma, self._luma) <= self.max_change)
                     & (self._count >= self.confirm_frames)) | (confidence >= self.min_confidence)
+            # since - 1 wraps 0 (not filled) to 255, above any ``frames``.
             held = ((since - np.uint8(1)) < frames) & kept & (mask < np.float32(0.5))
             if fill is not None:
                 held &= ~fill
