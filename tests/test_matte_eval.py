@@ -38,6 +38,27 @@ def test_measures_on_known_masks():
     assert scores.summary()["flicker"] > 0.0
 
 
+def test_ghosts_and_holes_are_split_by_their_distance_from_the_edge():
+    # A refinement can move errors at the person's edge; errors far from it are whole regions
+    # the model got wrong. The split tells the two apart.
+    truth = np.zeros((100, 100), np.float32)
+    truth[20:80, 20:80] = 1.0  # 3,600 person pixels
+    alpha = truth.copy()
+    alpha[20:80, 80:82] = 1.0  # 120 ghost pixels 1-2 px outside the edge
+    alpha[0:5, 0:5] = 1.0  # 25 ghost pixels over 20 px from it
+    alpha[20:80, 20] = 0.0  # 60 hole pixels at the edge
+    alpha[45:55, 45:55] = 0.0  # 100 hole pixels in the middle
+    scores = matte.MatteScores()
+    matte.score_frame(scores, matte._Track(), alpha, _ref(truth), None)
+    s = scores.summary()
+    assert s["ghost_pct"] == pytest.approx(1.45)
+    assert s["ghost_edge_pct"] == pytest.approx(1.2)
+    assert s["ghost_far_pct"] == pytest.approx(0.25)
+    assert s["hole_pct"] == pytest.approx(100 * 160 / 3600, abs=1e-3)
+    assert s["hole_edge_pct"] == pytest.approx(100 * 60 / 3600, abs=1e-3)
+    assert s["hole_far_pct"] == pytest.approx(100 * 100 / 3600, abs=1e-3)
+
+
 def test_spill_is_the_old_room_carried_onto_the_scene():
     truth = np.zeros((40, 40), np.float32)
     truth[:, :20] = 1.0
@@ -82,7 +103,9 @@ def test_camera_and_lfbw_rows_on_an_animated_still(tmp_path):
         assert all(row[k] is not None for k in ("sad", "ghost_pct", "hole_pct", "flicker",
                                                  "spill"))
         assert 0 < row["sad"] < 500
-    assert "| corpus | camera | 4 |" in matte.format_markdown(report)
+    table = matte.format_markdown(report)
+    assert "| corpus | camera | 4 |" in table
+    assert table.count("| corpus | lfbw |") == 2  # the measures, and where the errors lie
     assert report.sets["corpus, one person"]["lfbw"] == report.sets["corpus"]["lfbw"]
     path = matte.grid(keep, ["camera", "lfbw", "rvm"], tmp_path / "grid.jpg", tile_height=60)
     assert path.stat().st_size > 0

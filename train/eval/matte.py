@@ -14,7 +14,10 @@ frame, as a camera would. Measures, per set and method (``MatteScores``):
   is the method's picture over a dark solid colour (``SCENE_COLOUR``), ideal the same alpha
   with the reference's foreground colour: the old room the edge carries onto the new scene.
 
-The edge band is every pixel within ``EDGE_RADIUS`` px of the reference's 0.5 contour.
+The edge band is every pixel within ``EDGE_RADIUS`` px of the reference's 0.5 contour. The
+ghost and hole pixels are also split by their distance from that contour (``NEAR_PX``,
+``FAR_PX``): errors at the edge are a refinement's to fix, errors far from it are whole regions
+the person model got wrong.
 
 Sets (``--sets``):
 
@@ -73,6 +76,9 @@ SCENE_COLOUR = (16, 24, 40)
 """The dark solid scene the methods composite over for the spill measure (RGB)."""
 GHOST_ALPHA, GHOST_REF = 0.25, 0.05
 HOLE_ALPHA, HOLE_REF = 0.5, 0.95
+NEAR_PX, FAR_PX = 4, 16
+"""Ghost and hole pixels within ``NEAR_PX`` of the reference's 0.5 contour are "at the edge",
+those beyond ``FAR_PX`` "far" (whole regions), those between "near" (at 640x480)."""
 DEMO_FILL_FRACTION = 0.01
 """The demo reference's enclosed holes smaller than this share of the portrait are filled."""
 DEMO_HELMET = ((391, 461), (111, 114))
@@ -94,6 +100,10 @@ class MatteScores:
     flicker_px: int = 0
     spill_sum: float = 0.0
     spill_px: int = 0
+    ghost_edge_px: int = 0
+    ghost_far_px: int = 0
+    hole_edge_px: int = 0
+    hole_far_px: int = 0
 
     def summary(self) -> dict:
         def ratio(a: float, b: float, scale: float) -> float | None:
@@ -106,6 +116,12 @@ class MatteScores:
             "hole_pct": ratio(self.hole_px, self.person_px, 100.0),
             "flicker": ratio(self.flicker_sum, self.flicker_px, 1000.0),
             "spill": ratio(self.spill_sum, self.spill_px, 1.0),
+            # The ghost and hole shares split by distance from the reference's edge: at it
+            # (within NEAR_PX), far from it (beyond FAR_PX); the rest lies between.
+            "ghost_edge_pct": ratio(self.ghost_edge_px, self.pixels, 100.0),
+            "ghost_far_pct": ratio(self.ghost_far_px, self.pixels, 100.0),
+            "hole_edge_pct": ratio(self.hole_edge_px, self.person_px, 100.0),
+            "hole_far_pct": ratio(self.hole_far_px, self.person_px, 100.0),
         }
 
 
@@ -117,6 +133,17 @@ class RefFrame:
     frame: np.ndarray
     alpha: np.ndarray
     foreground: np.ndarray | None
+    _distance: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def contour_distance(self) -> np.ndarray:
+        """float32 HxW: each pixel's distance in px from the reference's 0.5 contour, inside
+        and outside alike (huge where the reference has no contour); computed once."""
+        if self._distance is None:
+            inside = (self.alpha >= 0.5).view(np.uint8)
+            to_out = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+            to_in = cv2.distanceTransform(inside ^ np.uint8(1), cv2.DIST_L2, 3)
+            self._distance = np.where(inside > 0, to_out, to_in)
+        return self._distance
 
 
 @dataclass
@@ -154,10 +181,20 @@ def score_frame(scores: MatteScores, track: _Track, alpha: np.ndarray, ref: RefF
     scores.frames += 1
     scores.pixels += truth.size
     scores.abs_diff += float(np.abs(err).sum())
-    scores.ghost_px += int(np.count_nonzero((alpha >= GHOST_ALPHA) & (truth < GHOST_REF)))
+    ghost = (alpha >= GHOST_ALPHA) & (truth < GHOST_REF)
     person = truth >= HOLE_REF
+    hole = person & (alpha < HOLE_ALPHA)
+    ghosts, holes = int(np.count_nonzero(ghost)), int(np.count_nonzero(hole))
+    scores.ghost_px += ghosts
     scores.person_px += int(np.count_nonzero(person))
-    scores.hole_px += int(np.count_nonzero(person & (alpha < HOLE_ALPHA)))
+    scores.hole_px += holes
+    if ghosts or holes:
+        distance = ref.contour_distance()
+        ghost_d, hole_d = distance[ghost], distance[hole]
+        scores.ghost_edge_px += int(np.count_nonzero(ghost_d <= NEAR_PX))
+        scores.ghost_far_px += int(np.count_nonzero(ghost_d > FAR_PX))
+        scores.hole_edge_px += int(np.count_nonzero(hole_d <= NEAR_PX))
+        scores.hole_far_px += int(np.count_nonzero(hole_d > FAR_PX))
     band = edge_band(truth)
     if track.prev_err is not None and track.prev_err.shape == err.shape:
         both = band | track.prev_band
@@ -516,14 +553,30 @@ MEASURES = (("sad", "SAD (x1000)"), ("ghost_pct", "ghost % of frame"),
 
 
 def format_markdown(report: MatteReport) -> str:
-    """One table: a row per set and method, a column per measure."""
+    """Two tables, a row per set and method: a column per measure; then where the ghosts and
+    holes lie (at the reference's edge, between, far from it)."""
     head = "| set | method | frames | " + " | ".join(label for _, label in MEASURES) + " |"
     lines = [head, "|---|---|---:|" + "---:|" * len(MEASURES)]
     for set_name, by in report.sets.items():
         for method, s in by.items():
             cells = ["-" if s[k] is None else f"{s[k]:.2f}" for k, _ in MEASURES]
             lines.append(f"| {set_name} | {method} | {s['frames']} | " + " | ".join(cells) + " |")
+    lines += ["", f"| set | method | ghost % of frame: within {NEAR_PX} px / {NEAR_PX}-{FAR_PX} "
+              f"/ beyond {FAR_PX} px of the reference's edge | hole % of person: the same |",
+              "|---|---|---|---|"]
+    for set_name, by in report.sets.items():
+        for method, s in by.items():
+            lines.append(f"| {set_name} | {method} | {_split(s, 'ghost')} | {_split(s, 'hole')} |")
     return "\n".join(lines)
+
+
+def _split(summary: dict, kind: str) -> str:
+    """"edge / between / far of total" for ``kind`` (ghost or hole) of a ``summary()``."""
+    total = summary[f"{kind}_pct"]
+    if total is None:
+        return "-"
+    edge, far = summary[f"{kind}_edge_pct"], summary[f"{kind}_far_pct"]
+    return f"{edge:.2f} / {total - edge - far:.2f} / {far:.2f} of {total:.2f}"
 
 
 def grid(kept: dict[tuple[str, int], dict], columns: list[str], path: Path,
