@@ -571,7 +571,8 @@ def format_markdown(report: MatteReport) -> str:
 
 
 def _split(summary: dict, kind: str) -> str:
-    """"edge / between / far of total" for ``kind`` (ghost or hole) of a ``summary()``."""
+    """The text "edge / between / far of total" for ``kind`` (ghost or hole) of a
+    ``summary()``."""
     total = summary[f"{kind}_pct"]
     if total is None:
         return "-"
